@@ -1,0 +1,1 @@
+"""dsdit_geo.weights"""
