@@ -79,12 +79,15 @@ class Upscaler(Protocol):
     tile_multiple_px: tile side (including halo) must be a multiple of this.
     max_bands:        how many leading bands the method handles itself (None = any); the
                       pipeline upscales the bands beyond with `hpf`, guided by the Ref's band.
+    default_tile_px, default_overlap_px: used when the user gives no --tile-px / --overlap-px.
     """
 
     name: str
     context_px: int
     tile_multiple_px: int
     max_bands: int | None
+    default_tile_px: int
+    default_overlap_px: int
 
     def upscale(self, batch: TileBatch) -> TileResult:
         """Super-resolve one batch. Deterministic given the batch (and the method's seed)."""
