@@ -1,0 +1,400 @@
+"""The upscale pipeline: the one place that joins I/O and computation (DESIGN.md §3).
+
+    upscale_file(lr_path, ref_path, out_path, options) -> UpscaleReport
+
+open + check -> target grid -> radiometry -> tiles read through one WarpedVRT per input ->
+upscaler batches -> cosine blend into a strip accumulator -> strips to a temporary GeoTIFF ->
+COG -> atomic rename. Memory is O(tile_px × grid width), never O(scene). Reentrant and
+deterministic (no timestamps); user problems raise DsditGeoError subclasses only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import CRSError, RasterioError
+from tqdm import tqdm
+
+from dsdit_geo import __version__
+from dsdit_geo.config import UpscaleOptions, UpscaleReport
+from dsdit_geo.errors import InputError, OptionError, OutputError
+from dsdit_geo.geo.blend import StripAccumulator, TileWeights
+from dsdit_geo.geo.grid import TargetGrid, target_grid
+from dsdit_geo.geo.tiling import Tile, TileLayout
+from dsdit_geo.raster.bands import resolve_bands
+from dsdit_geo.raster.cog import COMPRESSIONS, AtomicCogWriter, OutputSpec, check_output_path
+from dsdit_geo.raster.read import geometry_of, open_raster, open_warped, read_tile, without_alpha
+from dsdit_geo.raster.stats import estimate_radiometry
+from dsdit_geo.raster.values import Radiometry
+from dsdit_geo.upscalers import make_upscaler
+from dsdit_geo.upscalers.base import TileBatch, Upscaler, check_tile_px
+
+# GDAL block cache: 32 MiB (rasterio takes an int as bytes; the warped reads hardly reuse blocks,
+# and a bigger cache only fills up with the temporary output); no .aux.xml side files.
+GDAL_ENV = {"GDAL_CACHEMAX": 32 * 1024 * 1024, "GDAL_PAM_ENABLED": "NO"}
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+T = TypeVar("T")
+
+
+def upscale_file(lr_path: str, ref_path: str, out_path: str, options: UpscaleOptions) -> UpscaleReport:
+    """Super-resolve `lr_path` onto the grid of `ref_path` (or the one `options` ask for) and
+    write a COG at `out_path` (plus `options.trust_map` if set). Raises DsditGeoError subclasses
+    for user problems; leaves no file at `out_path` unless it succeeds."""
+    started = time.perf_counter()
+    validate_options(options)
+    out_path = check_output_path(out_path, options.overwrite)
+    trust_path = (
+        check_output_path(options.trust_map, options.overwrite, "trust map") if options.trust_map else None
+    )
+    _check_distinct(lr_path, ref_path, out_path, trust_path)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(rasterio.Env(**GDAL_ENV))
+        lr_ds = stack.enter_context(open_raster(lr_path, "LR"))
+        ref_ds = stack.enter_context(open_raster(ref_path, "Ref"))
+        lr_idx, ref_idx = resolve_bands(lr_ds.count, ref_ds.count, options.lr_bands, options.ref_bands)
+        lr_ds = stack.enter_context(without_alpha(lr_ds, lr_idx))
+        ref_ds = stack.enter_context(without_alpha(ref_ds, ref_idx))
+        grid = target_grid(
+            geometry_of(lr_ds),
+            geometry_of(ref_ds),
+            crs=options.crs,
+            resolution=options.resolution,
+            extent=options.extent,
+        )
+        methods = _Methods.build(options, grid.scale, n_bands=len(lr_idx), trust=trust_path is not None)
+        radiometry = estimate_radiometry(lr_ds, ref_ds, lr_idx, ref_idx, grid)
+        out_spec = _output_spec(lr_ds, lr_idx, grid, options, methods, radiometry, lr_path, ref_path)
+        layout = TileLayout.over(grid.height, grid.width, methods.tile_px, methods.overlap_px)
+        lr_vrt = stack.enter_context(open_warped(lr_ds, grid, Resampling.cubic))
+        ref_vrt = stack.enter_context(open_warped(ref_ds, grid, _ref_resampling(grid)))
+        writer = stack.enter_context(AtomicCogWriter(out_path, out_spec))
+        trust_writer = (
+            stack.enter_context(AtomicCogWriter(trust_path, _trust_spec(out_spec))) if trust_path else None
+        )
+        bar = stack.enter_context(
+            tqdm(
+                total=len(layout),
+                unit="tile",
+                desc=os.path.basename(out_path),
+                file=sys.stderr,
+                disable=not _show_progress(options),
+                leave=False,
+            )
+        )
+        tiles = _TileReader(
+            lr_vrt, ref_vrt, lr_idx, ref_idx, radiometry, grid, methods.halo_px, methods.tile_px
+        )
+        _run_tiles(
+            layout, tiles, methods, options.batch_size, radiometry, out_spec, writer, trust_writer, bar
+        )
+        if trust_writer is not None:
+            trust_writer.commit()
+        writer.commit()
+    return UpscaleReport(
+        out_path=out_path,
+        width=grid.width,
+        height=grid.height,
+        bands=len(lr_idx),
+        method=methods.main.name,
+        seconds=time.perf_counter() - started,
+        trust_map_path=trust_path,
+    )
+
+
+def validate_options(options: UpscaleOptions) -> None:
+    """OptionError for values that make no sense on their own (before any file is touched)."""
+    if not isinstance(options.batch_size, int) or options.batch_size < 1:
+        raise OptionError(f"--batch-size must be a positive integer, got {options.batch_size}")
+    if options.resolution is not None and not (math.isfinite(options.resolution) and options.resolution > 0):
+        raise OptionError(f"--resolution must be a positive number, got {options.resolution}")
+    if options.extent is not None:
+        if len(options.extent) != 4 or not all(math.isfinite(v) for v in options.extent):
+            raise OptionError(f"--extent needs four numbers LEFT BOTTOM RIGHT TOP, got {options.extent}")
+        left, bottom, right, top = options.extent
+        if not (left < right and bottom < top):
+            raise OptionError(f"--extent must have left < right and bottom < top, got {options.extent}")
+    if options.crs is not None:
+        try:
+            CRS.from_user_input(options.crs)
+        except CRSError:
+            raise OptionError(f"--crs {options.crs!r} is not a CRS (try e.g. EPSG:32611)") from None
+    if not _DEVICE.match(options.device or ""):
+        raise OptionError(f"--device must be auto, cpu, cuda or cuda:N, got {options.device!r}")
+    if options.compress not in COMPRESSIONS:
+        raise OptionError(f"--compress must be one of {', '.join(COMPRESSIONS)}, got {options.compress!r}")
+    if options.steps is not None and options.steps < 1:
+        raise OptionError(f"--steps must be at least 1, got {options.steps}")
+
+
+def _check_distinct(lr_path: str, ref_path: str, out_path: str, trust_path: str | None) -> None:
+    if trust_path is not None and trust_path == out_path:
+        raise OptionError("--trust-map must differ from the output path")
+    for target in filter(None, (out_path, trust_path)):
+        for role, source in (("LR", lr_path), ("Ref", ref_path)):
+            with contextlib.suppress(OSError):
+                if os.path.exists(target) and os.path.samefile(target, source):
+                    raise OutputError(f"the output {target} is the {role} input: choose another path")
+
+
+def _show_progress(options: UpscaleOptions) -> bool:
+    if options.progress is not None:
+        return options.progress
+    return not options.quiet and sys.stderr.isatty()
+
+
+def _ref_resampling(grid: TargetGrid) -> Resampling:
+    """Nearest when the grid is the Ref's own; average when downsampling it; cubic otherwise."""
+    if grid.ref_aligned:
+        return Resampling.nearest
+    hr_px = math.sqrt(grid.res[0] * grid.res[1])
+    return Resampling.average if hr_px > grid.ref_pixel_size * (1 + 1e-6) else Resampling.cubic
+
+
+class _Methods:
+    """The main upscaler, the hpf helper for bands beyond its max_bands, tile sizes and halo."""
+
+    def __init__(
+        self, main: Upscaler, helper: Upscaler | None, n_main: int, tile_px: int, overlap_px: int
+    ) -> None:
+        self.main, self.helper, self.n_main = main, helper, n_main
+        self.tile_px, self.overlap_px = tile_px, overlap_px
+        self.halo_px = max(main.context_px, helper.context_px if helper else 0)
+
+    @classmethod
+    def build(cls, options: UpscaleOptions, scale: float, n_bands: int, trust: bool) -> _Methods:
+        main = make_upscaler(options, scale=scale)
+        if trust and not getattr(main, "provides_trust", True):
+            raise OptionError(
+                f"--trust-map needs a method that weights the Ref (hpf, dsdit), not {main.name}"
+            )
+        tile_px = options.tile_px if options.tile_px is not None else main.default_tile_px
+        overlap_px = options.overlap_px if options.overlap_px is not None else main.default_overlap_px
+        if options.tile_px is not None and options.overlap_px is None:
+            overlap_px = min(overlap_px, tile_px // 2)
+        check_tile_px(main, tile_px, overlap_px)
+        n_main = n_bands if main.max_bands is None else min(n_bands, main.max_bands)
+        helper = None
+        if n_main < n_bands:
+            helper = make_upscaler(UpscaleOptions(method="hpf"), scale=scale)
+            check_tile_px(helper, tile_px, overlap_px)
+        return cls(main, helper, n_main, tile_px, overlap_px)
+
+    def upscale(self, batch: TileBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, C, tile, tile) HR values and (B, 1, tile, tile) trust (or None) for a batch read
+        with `halo_px` around each tile; each method sees its own context and is cropped."""
+        main = self.main.upscale(
+            _crop(batch.select_bands(0, self.n_main), self.halo_px - self.main.context_px)
+        )
+        hr = [_crop_tensor(main.hr, self.main.context_px)]
+        trust = None if main.trust is None else _crop_tensor(main.trust, self.main.context_px)
+        if self.helper is not None:
+            extra_batch = _crop(
+                batch.select_bands(self.n_main, batch.lr_hr.shape[1]), self.halo_px - self.helper.context_px
+            )
+            hr.append(_crop_tensor(self.helper.upscale(extra_batch).hr, self.helper.context_px))
+        return (hr[0] if len(hr) == 1 else torch.cat(hr, dim=1)), trust
+
+
+def _crop_tensor(tensor: torch.Tensor, margin: int) -> torch.Tensor:
+    return (
+        tensor[..., margin : tensor.shape[-2] - margin, margin : tensor.shape[-1] - margin]
+        if margin
+        else tensor
+    )
+
+
+def _crop(batch: TileBatch, margin: int) -> TileBatch:
+    if margin == 0:
+        return batch
+    return TileBatch(
+        lr_hr=_crop_tensor(batch.lr_hr, margin),
+        ref_hr=_crop_tensor(batch.ref_hr, margin),
+        lr_valid=_crop_tensor(batch.lr_valid, margin),
+        ref_valid=_crop_tensor(batch.ref_valid, margin),
+        origin_px=batch.origin_px + margin,
+        scale=batch.scale,
+    )
+
+
+class _TileReader:
+    """Reads one tile (plus halo) of LR and Ref from their WarpedVRTs, in model range."""
+
+    def __init__(
+        self,
+        lr_vrt,
+        ref_vrt,
+        lr_idx: list[int],
+        ref_idx: list[int],
+        radiometry: Radiometry,
+        grid: TargetGrid,
+        halo_px: int,
+        tile_px: int,
+    ) -> None:
+        self.lr_vrt, self.ref_vrt, self.lr_idx, self.ref_idx = lr_vrt, ref_vrt, lr_idx, ref_idx
+        self.radiometry, self.grid = radiometry, grid
+        self.halo_px, self.read_px = halo_px, tile_px + 2 * halo_px
+
+    def batch(self, tiles: list[Tile]) -> TileBatch:
+        parts = [self._one(tile) for tile in tiles]
+        stack = [torch.from_numpy(np.stack([p[k] for p in parts])) for k in range(4)]
+        origins = torch.tensor(
+            [[t.row_px - self.halo_px, t.col_px - self.halo_px] for t in tiles], dtype=torch.int64
+        )
+        return TileBatch(
+            lr_hr=stack[0],
+            ref_hr=stack[1],
+            lr_valid=stack[2],
+            ref_valid=stack[3],
+            origin_px=origins,
+            scale=self.grid.scale,
+        )
+
+    def _one(self, tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        row, col = tile.row_px - self.halo_px, tile.col_px - self.halo_px
+        try:
+            lr_raw = read_tile(self.lr_vrt, self.lr_idx, row, col, self.read_px)
+        except RasterioError as exc:
+            raise InputError(f"reading the LR failed: {exc}") from None
+        try:
+            ref_raw = read_tile(self.ref_vrt, self.ref_idx, row, col, self.read_px)
+        except RasterioError as exc:
+            raise InputError(f"reading the Ref failed: {exc}") from None
+        return self.radiometry.prepare_tile(lr_raw, ref_raw)
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _run_tiles(
+    layout: TileLayout,
+    tiles: _TileReader,
+    methods: _Methods,
+    batch_size: int,
+    radiometry: Radiometry,
+    spec: OutputSpec,
+    writer: AtomicCogWriter,
+    trust_writer: AtomicCogWriter | None,
+    bar: tqdm,
+) -> None:
+    """Upscale every tile in row-major batches, blend in a fixed order, flush finished rows."""
+    n_bands = spec.count
+    weights = TileWeights(layout)
+    with_trust = trust_writer is not None
+    accumulator = StripAccumulator(
+        n_bands + 1 + with_trust, layout.height_px, layout.width_px, layout.tile_px
+    )
+    core = slice(methods.halo_px, methods.halo_px + layout.tile_px)
+
+    def sink(row0: int, rows: np.ndarray) -> None:
+        values, valid = radiometry.to_output(rows[:n_bands], rows[n_bands] > 0.5, spec.dtype, spec.nodata)
+        writer.write_rows(row0, values, valid)
+        if with_trust:
+            trust_writer.write_rows(row0, np.where(valid, rows[n_bands + 1], np.float32(np.nan))[None])
+
+    n_channels = n_bands + 1 + with_trust  # bands, LR validity, (trust)
+    for tile_batch in _batched(layout, batch_size):
+        batch = tiles.batch(tile_batch)
+        hr, trust = methods.upscale(batch)
+        hr_np = hr.numpy()
+        lr_valid_np = batch.lr_valid[:, 0, core, core].numpy()
+        trust_np = trust[:, 0].numpy() if with_trust and trust is not None else None
+        for k, tile in enumerate(tile_batch):
+            values = np.zeros((n_channels, layout.tile_px, layout.tile_px), np.float32)
+            values[:n_bands] = hr_np[k]
+            values[n_bands] = lr_valid_np[k]
+            if trust_np is not None:
+                values[n_bands + 1] = trust_np[k]
+            accumulator.add(tile.row_px, tile.col_px, values, weights.weight(tile.tile_row, tile.tile_col))
+            if tile.last_in_row:
+                accumulator.flush(layout.rows_done_after(tile.tile_row), sink)
+            bar.update(1)
+
+
+def _output_spec(
+    lr_ds,
+    lr_idx: list[int],
+    grid: TargetGrid,
+    options: UpscaleOptions,
+    methods: _Methods,
+    radiometry: Radiometry,
+    lr_path: str,
+    ref_path: str,
+) -> OutputSpec:
+    dtype = np.result_type(*[lr_ds.dtypes[i - 1] for i in lr_idx]).name
+    descriptions = tuple(lr_ds.descriptions[i - 1] or f"B{i}" for i in lr_idx)
+    colorinterp = tuple(_plain_colorinterp(lr_ds.colorinterp[i - 1]) for i in lr_idx)
+    tags = {
+        "DSDIT_GEO_VERSION": __version__,
+        "method": methods.main.name,
+        "seed": str(options.seed),
+        "lr_file": os.path.basename(lr_path.rstrip("/")),
+        "ref_file": os.path.basename(ref_path.rstrip("/")),
+        "scale_factor": f"{grid.scale:.6g}",
+        **options.to_tags(),
+        **{f"method_{k}" if not k.startswith("method") else k: v for k, v in methods.main.describe().items()},
+        **radiometry.to_tags(),
+        **options.extra,
+    }
+    if methods.helper is not None:
+        tags["bands_by_hpf"] = ",".join(map(str, lr_idx[methods.n_main :]))
+    return OutputSpec(
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        count=len(lr_idx),
+        dtype=dtype,
+        nodata=lr_ds.nodata,
+        write_mask=lr_ds.nodata is None,
+        descriptions=descriptions,
+        colorinterp=colorinterp,
+        tags=tags,
+        compress=options.compress,
+    )
+
+
+def _plain_colorinterp(value: ColorInterp) -> ColorInterp:
+    """Band roles that survive as plain data (a palette or alpha band is written as data)."""
+    if value == ColorInterp.palette:
+        return ColorInterp.gray
+    if value == ColorInterp.alpha:
+        return ColorInterp.undefined
+    return value
+
+
+def _trust_spec(out: OutputSpec) -> OutputSpec:
+    tags = dict(out.tags)
+    tags["content"] = "per-pixel weight given to the Ref (0..1); nodata where the LR has none"
+    return OutputSpec(
+        crs=out.crs,
+        transform=out.transform,
+        width=out.width,
+        height=out.height,
+        count=1,
+        dtype="float32",
+        nodata=float("nan"),
+        descriptions=("ref_trust",),
+        colorinterp=(ColorInterp.gray,),
+        tags=tags,
+        compress=out.compress,
+    )

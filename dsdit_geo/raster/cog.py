@@ -1,0 +1,224 @@
+"""Writing outputs atomically: strips -> hidden tiled GeoTIFF -> COG copy -> rename into place.
+
+Everything is written beside the output (same filesystem) under hidden temporary names and
+removed on any error or Ctrl-C, so the output path only ever holds a complete file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+from dsdit_geo.errors import OptionError, OutputError
+
+BLOCK_PX = 512
+COMPRESSIONS = ("deflate", "zstd", "lzw")
+_TEMP_SIDECARS = (".ovr.tmp", ".aux.xml", ".msk")
+
+
+def check_output_path(path: str, overwrite: bool, what: str = "output") -> str:
+    """The absolute output path, or OutputError if it exists (without `overwrite`), is a folder,
+    or its folder is missing or not writable (tested by creating a file: works as root too)."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise OutputError(f"{what} path is a folder: {path}")
+    if os.path.lexists(path) and not overwrite:
+        raise OutputError(f"{what} file exists: {path} (use --overwrite to replace it)")
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise OutputError(f"{what} folder does not exist: {folder}")
+    try:
+        os.remove(create_hidden_file(path, ".probe"))
+    except OSError as exc:
+        raise OutputError(f"{what} folder is not writable: {folder} ({exc.strerror or exc})") from None
+    return path
+
+
+def create_hidden_file(beside: str, suffix: str) -> str:
+    """Create a new empty file '.<name>.<random><suffix>' in the folder of `beside` (mode 0666
+    minus the umask, like any new file) and return its path; OSError if that is impossible."""
+    folder, name = os.path.split(os.path.abspath(beside))
+    for _ in range(100):
+        path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free temporary name beside {beside}")
+
+
+@dataclass
+class OutputSpec:
+    """What the output raster looks like. nodata None + write_mask: validity goes in a mask."""
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+    count: int
+    dtype: str
+    nodata: float | None = None
+    write_mask: bool = False
+    descriptions: tuple[str, ...] = ()
+    colorinterp: tuple[ColorInterp, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    compress: str = "deflate"
+
+    @property
+    def is_float(self) -> bool:
+        return np.issubdtype(np.dtype(self.dtype), np.floating)
+
+
+class AtomicCogWriter:
+    """Context manager: `write_rows` strips in order, then `commit()` publishes the COG.
+
+    Without `commit()` (an error, Ctrl-C) every temporary file is removed and the output path
+    is left untouched. Rows are buffered into whole 512-row block rows so the temporary GeoTIFF
+    never rewrites a compressed block.
+    """
+
+    def __init__(self, out_path: str, spec: OutputSpec) -> None:
+        if spec.compress not in COMPRESSIONS:
+            raise OptionError(f"--compress must be one of {', '.join(COMPRESSIONS)}, got {spec.compress!r}")
+        self.out_path = os.path.abspath(out_path)
+        self.spec = spec
+        self._temps: list[str] = []
+        self._ds = None
+        self._next_row = 0
+        block_rows = min(BLOCK_PX, spec.height)
+        self._buf = np.zeros((spec.count, block_rows, spec.width), spec.dtype)
+        self._buf_mask = np.zeros((block_rows, spec.width), np.uint8) if spec.write_mask else None
+        self._buf_row0 = 0
+        self._buf_fill = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> AtomicCogWriter:
+        try:
+            strips_path = self._new_temp(".strips.tif")
+            self._ds = rasterio.open(strips_path, "w", **self._strip_profile())
+            self._ds.update_tags(**self.spec.tags)
+            if self.spec.descriptions:
+                self._ds.descriptions = self.spec.descriptions
+            if self.spec.colorinterp:
+                self._ds.colorinterp = self.spec.colorinterp
+        except BaseException as exc:
+            self._cleanup()
+            if isinstance(exc, (OSError, RasterioError)):
+                raise OutputError(f"cannot create a temporary file beside {self.out_path}: {exc}") from None
+            raise
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._cleanup()
+
+    def _new_temp(self, suffix: str) -> str:
+        path = create_hidden_file(self.out_path, suffix)
+        self._temps.append(path)
+        return path
+
+    def _cleanup(self) -> None:
+        if self._ds is not None:
+            with contextlib.suppress(Exception):
+                self._ds.close()
+            self._ds = None
+        for path in self._temps:
+            for name in (path, *(path + s for s in _TEMP_SIDECARS)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(name)
+        self._temps.clear()
+
+    def _strip_profile(self) -> dict:
+        spec = self.spec
+        profile = dict(
+            driver="GTiff",
+            width=spec.width,
+            height=spec.height,
+            count=spec.count,
+            dtype=spec.dtype,
+            crs=spec.crs,
+            transform=spec.transform,
+            nodata=spec.nodata,
+            tiled=True,
+            blockxsize=BLOCK_PX,
+            blockysize=BLOCK_PX,
+            compress=spec.compress,
+            predictor=3 if spec.is_float else 2,
+            bigtiff="IF_SAFER",
+            interleave="pixel",
+        )
+        if spec.compress == "deflate":
+            profile["zlevel"] = 1  # the temporary file favours speed
+        elif spec.compress == "zstd":
+            profile["zstd_level"] = 1
+        return profile
+
+    # -- writing -------------------------------------------------------------------------
+    def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Append rows [row0, row0 + n): values (count, n, width) of the output dtype;
+        valid (n, width) bool, used when the spec writes a mask."""
+        if row0 != self._next_row:
+            raise ValueError(f"rows must come in order: expected {self._next_row}, got {row0}")
+        n = values.shape[1]
+        pos = 0
+        while pos < n:
+            take = min(n - pos, self._buf.shape[1] - self._buf_fill)
+            self._buf[:, self._buf_fill : self._buf_fill + take] = values[:, pos : pos + take]
+            if self._buf_mask is not None:
+                self._buf_mask[self._buf_fill : self._buf_fill + take] = np.where(
+                    valid[pos : pos + take], 255, 0
+                )
+            self._buf_fill += take
+            pos += take
+            if self._buf_fill == min(self._buf.shape[1], self.spec.height - self._buf_row0):
+                self._write_buffer()
+        self._next_row += n
+
+    def _write_buffer(self) -> None:
+        n = self._buf_fill
+        window = Window(0, self._buf_row0, self.spec.width, n)
+        try:
+            self._ds.write(self._buf[:, :n], window=window)
+            if self._buf_mask is not None:
+                self._ds.write_mask(self._buf_mask[:n], window=window)
+        except (OSError, RasterioError) as exc:
+            raise OutputError(f"writing a temporary file beside {self.out_path} failed: {exc}") from None
+        self._buf_row0 += n
+        self._buf_fill = 0
+
+    def commit(self) -> None:
+        """Finish the strips, copy them to a COG beside the output and rename it into place."""
+        if self._next_row != self.spec.height:
+            raise ValueError(f"only {self._next_row} of {self.spec.height} rows were written")
+        try:
+            strips_path = self._ds.name
+            self._ds.close()
+            self._ds = None
+            cog_path = self._new_temp(".cog.tif")
+            rasterio.shutil.copy(
+                strips_path,
+                cog_path,
+                driver="COG",
+                COMPRESS=self.spec.compress.upper(),
+                PREDICTOR="YES",
+                BLOCKSIZE=BLOCK_PX,
+                OVERVIEWS="AUTO",
+                OVERVIEW_RESAMPLING="AVERAGE",
+                BIGTIFF="IF_SAFER",
+            )
+            os.replace(cog_path, self.out_path)
+            self._temps.remove(cog_path)
+        except (OSError, RasterioError) as exc:
+            raise OutputError(f"writing {self.out_path} failed: {exc}") from None
