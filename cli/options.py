@@ -161,7 +161,13 @@ GuidanceOpt = Annotated[
     ),
 ]
 RefScaleWeakOpt = Annotated[
-    float, typer.Option("--ref-scale-weak", rich_help_panel=_DSDIT, help="λ of the weak (guiding) pass.")
+    Optional[float],
+    typer.Option(
+        "--ref-scale-weak",
+        rich_help_panel=_DSDIT,
+        show_default="the model's",
+        help="λ of the weak (guiding) pass: scales its Ref-attention term.",
+    ),
 ]
 
 
@@ -213,7 +219,7 @@ def build_upscale_options(
     weights: str | None,
     steps: int | None,
     guidance: float | None,
-    ref_scale_weak: float,
+    ref_scale_weak: float | None,
 ) -> UpscaleOptions:
     """The parsed CLI values as UpscaleOptions (range checks happen in the pipeline)."""
     return UpscaleOptions(

@@ -31,7 +31,7 @@ class UpscaleOptions:
     weights: str | None = None  # a save_pretrained folder; default: the bundled model
     steps: int | None = None
     guidance: float | None = None
-    ref_scale_weak: float = 0.0
+    ref_scale_weak: float | None = None  # None: the model folder's inference.json, else 0
     trust_map: str | None = None  # also write the blended alpha_ref (float32 COG) here
     # Output encoding
     compress: str = "deflate"  # deflate | zstd | lzw

@@ -1,1 +1,214 @@
-"""dsdit_geo.weights"""
+"""DS-DiT model folders: find the bundled default, check a folder, load it, read its settings.
+
+A model folder is what ``DSDiTTransformer.save_pretrained`` writes::
+
+    config.json                              model config (``_class_name`` DSDiTTransformer)
+    diffusion_pytorch_model.safetensors      weights (or a sharded ``...safetensors.index.json``)
+    inference.json                           optional: recommended sampling / tiling settings
+    MODEL_CARD.md                            optional: how it was trained and measured
+
+``inference.json`` is a JSON object with any of ``steps`` (int >= 1), ``guidance`` (w, float),
+``ref_scale_weak`` (lambda of the weak pass, float >= 0), ``tile_px`` and ``overlap_px`` (HR px);
+other keys (notes, measurements) are ignored. Explicit options override it.
+
+The bundled model lives in ``dsdit_geo/weights/default/`` (shipped as package data). Nothing
+here ever downloads: every path is local. Problems raise one-line ``ModelError``s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dsdit_geo.errors import ModelError
+
+if TYPE_CHECKING:  # torch / diffusers load only when a model does
+    from dsdit_geo.model.transformer import DSDiTTransformer
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "default"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
+WEIGHTS_INDEX_FILE = WEIGHTS_FILE + ".index.json"
+INFERENCE_FILE = "inference.json"
+MODEL_CLASS = "DSDiTTransformer"
+
+
+def default_weights_dir() -> Path:
+    """The bundled model folder; ModelError when it is not there (no ``config.json``)."""
+    folder = Path(DEFAULT_WEIGHTS_DIR)
+    if not (folder / CONFIG_FILE).is_file():
+        raise ModelError("no bundled model found; pass --weights DIR")
+    return folder
+
+
+def resolve_weights_dir(weights: str | os.PathLike[str] | None) -> Path:
+    """The model folder to use: ``weights`` or, when None, the bundled one. ModelError unless
+    it is a folder holding ``config.json`` and safetensors weights."""
+    if weights is None:
+        return default_weights_dir()
+    folder = Path(os.path.expanduser(os.fspath(weights)))
+    if not folder.exists():
+        raise ModelError(f"model folder not found: {folder}")
+    if not folder.is_dir():
+        raise ModelError(
+            f"--weights must be a model folder (config.json + safetensors), got the file {folder}"
+        )
+    if not (folder / CONFIG_FILE).is_file():
+        raise ModelError(f"{folder} is not a DS-DiT model folder: it has no {CONFIG_FILE}")
+    if not ((folder / WEIGHTS_FILE).is_file() or (folder / WEIGHTS_INDEX_FILE).is_file()):
+        raise ModelError(f"{folder} has no {WEIGHTS_FILE}: the model's weights are missing")
+    return folder
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read {what} {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{what} {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{what} {path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_model_config(folder: Path) -> dict[str, Any]:
+    """``config.json`` of ``folder`` as a dict; ModelError unless it describes a DS-DiT model."""
+    config = _read_json_object(folder / CONFIG_FILE, "model config")
+    class_name = config.get("_class_name")
+    if class_name != MODEL_CLASS:
+        found = f"a {class_name!r} model" if class_name else "no model class"
+        raise ModelError(f"{folder} is not a DS-DiT model: its {CONFIG_FILE} describes {found}")
+    return config
+
+
+@dataclass(frozen=True)
+class InferenceDefaults:
+    """Recommended settings from ``inference.json``; None = not given (use the code's default)."""
+
+    steps: int | None = None
+    guidance: float | None = None
+    ref_scale_weak: float | None = None
+    tile_px: int | None = None
+    overlap_px: int | None = None
+
+
+def _int_setting(data: dict[str, Any], key: str, minimum: int, path: Path) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ModelError(f"{path}: {key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _float_setting(data: dict[str, Any], key: str, minimum: float | None, path: Path) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (minimum is not None and value < minimum):
+        bound = "a finite number" if minimum is None else f"a finite number >= {minimum:g}"
+        raise ModelError(f"{path}: {key} must be {bound}, got {value!r}")
+    return float(value)
+
+
+def read_inference_defaults(folder: Path) -> InferenceDefaults:
+    """The settings in ``folder/inference.json`` (all None when the file is absent)."""
+    path = folder / INFERENCE_FILE
+    if not path.exists():
+        return InferenceDefaults()
+    data = _read_json_object(path, "inference settings")
+    defaults = InferenceDefaults(
+        steps=_int_setting(data, "steps", 1, path),
+        guidance=_float_setting(data, "guidance", None, path),
+        ref_scale_weak=_float_setting(data, "ref_scale_weak", 0.0, path),
+        tile_px=_int_setting(data, "tile_px", 1, path),
+        overlap_px=_int_setting(data, "overlap_px", 0, path),
+    )
+    tile_px, overlap_px = defaults.tile_px, defaults.overlap_px
+    if tile_px is not None and overlap_px is not None and overlap_px >= tile_px:
+        raise ModelError(f"{path}: overlap_px {overlap_px} must be below tile_px {tile_px}")
+    return defaults
+
+
+def load_model(folder: Path) -> DSDiTTransformer:
+    """The fp32 DSDiTTransformer saved in ``folder`` (checked with ``resolve_weights_dir``), in
+    eval mode, without gradients, on the CPU. ModelError for a config that is not DS-DiT, bad
+    config values, corrupt or truncated weights, and weights that do not fit the config."""
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+    from safetensors import SafetensorError
+
+    from dsdit_geo.model.transformer import DSDiTTransformer
+
+    read_model_config(folder)
+    _check_safetensors(folder / WEIGHTS_FILE)
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # no "accelerate not found" / pickle-fallback chatter
+    try:
+        model, info = DSDiTTransformer.from_pretrained(
+            str(folder),
+            torch_dtype=torch.float32,
+            local_files_only=True,
+            use_safetensors=True,
+            low_cpu_mem_usage=False,
+            output_loading_info=True,
+        )
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{folder}/{CONFIG_FILE} is not a valid DS-DiT config: {_first_line(exc)}") from None
+    except RuntimeError as exc:
+        if "state_dict" in str(exc):  # "Error(s) in loading state_dict ...:\n\tsize mismatch for ..."
+            detail = _first_line(str(exc).split(":", 1)[-1])
+            raise ModelError(f"the weights in {folder} do not fit its {CONFIG_FILE}: {detail}") from None
+        raise ModelError(f"cannot load the model in {folder}: {_first_line(exc)}") from None
+    except (OSError, KeyError, SafetensorError) as exc:
+        raise ModelError(f"cannot load the model in {folder}: {_first_line(exc)}") from None
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+    problems = {k: v for k, v in info.items() if k != "error_msgs" and v}
+    if problems or info.get("error_msgs"):
+        kind, keys = next(iter(problems.items())) if problems else ("errors", info["error_msgs"])
+        raise ModelError(
+            f"the weights in {folder} do not fit its {CONFIG_FILE} ({kind.replace('_', ' ')}: "
+            f"{len(keys)}, e.g. {_first_line(keys[0])})"
+        )
+    model.eval().requires_grad_(False)
+    return model
+
+
+def _check_safetensors(path: Path) -> None:
+    """ModelError unless ``path`` (when present; sharded models skip this) has a valid
+    safetensors header that covers the whole file (catches corrupt and truncated files)."""
+    if not path.is_file():
+        return
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except (OSError, SafetensorError) as exc:
+        raise ModelError(f"{path} is not a readable safetensors file: {_first_line(exc)}") from None
+
+
+def _first_line(value: Any) -> str:
+    text = str(value).strip()
+    return (text.splitlines() or [type(value).__name__])[0].strip()[:200]
+
+
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_WEIGHTS_DIR",
+    "INFERENCE_FILE",
+    "WEIGHTS_FILE",
+    "InferenceDefaults",
+    "default_weights_dir",
+    "load_model",
+    "read_inference_defaults",
+    "read_model_config",
+    "resolve_weights_dir",
+]

@@ -1,0 +1,234 @@
+"""`TrainConfig`: every setting of a training run, as one JSON-serialisable dataclass.
+
+A copy is written beside every checkpoint (`train_config.json`) and into the final export, so
+a model can always be traced to the exact run that made it. `from_dict` rejects unknown keys
+and bad values with a one-line `OptionError`; `resume_conflicts` lists the settings that may not
+change when a run is resumed (they would change its trajectory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dsdit_geo.errors import DsditGeoError, OptionError
+
+CONFIG_NAME = "train_config.json"
+DEFAULT_MODEL_OVERRIDES: dict[str, Any] = {
+    "prediction": "residual",
+    # HR - LR residual has std ~0.07 in model range: x2 (network space) x4 gives ~0.57
+    "residual_scale": 4.0,
+    "scale_conditioning": True,
+}
+LR_SCHEDULES = ("cosine", "constant")
+# Settings that may differ from the checkpoint's when resuming (they do not change the
+# trajectory, or changing them is the point: `steps` extends / shortens a run).
+RESUMABLE_CHANGES = frozenset({
+    "name", "out_dir", "steps", "checkpoint_every", "keep_last", "log_every", "dev_every",
+    "device", "num_threads", "workers", "progress", "data",
+})
+
+
+class TrainingError(DsditGeoError):
+    """Training cannot go on (non-finite loss, checkpoint from another run, ...)."""
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Paths are strings (JSON); tuples are written as lists.
+
+    Run:   name, out_dir (the run lives in out_dir/name), steps, seed.
+    Model: preset + model overrides (DSDiTTransformer config keys).
+    Data:  data (None = the shared data root; or a root, gt/ref folder or pairs CSV), datasets
+           (subset of a data root), dataset_weights, split_seed (dev split), crop_px,
+           scale_range (LR/HR pixel-size ratio), unrelated_ref_prob.
+    Optim: batch_size (per rank), lr, warmup_steps, lr_schedule (cosine | constant after the
+           warmup), min_lr_ratio (cosine floor), weight_decay, betas, grad_clip (0 = off).
+    EMA:   ema_decay, ema_warmup (decay_t = min(ema_decay, (1 + t) / (10 + t))).
+    Flow:  sigma_shift (logit-normal t, sigma = shift t / (1 + (shift - 1) t)).
+    Monitoring: checkpoint_every, keep_last (0 = keep all), log_every, dev_every (0 = off),
+           dev_batch_size (fixed dev batch: fixed sigma grid, fixed noise, EMA weights), progress.
+    Hardware: device (auto | cpu | cuda | cuda:N), autocast (bf16 on CUDA only), num_threads
+           (0 = all cores of this rank), workers (DataLoader worker processes).
+    """
+
+    name: str = "dsdit"
+    out_dir: str = "runs"
+    steps: int = 20_000
+    seed: int = 0
+    preset: str = "small"
+    model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL_OVERRIDES))
+    data: str | None = None
+    datasets: list[str] | None = None
+    dataset_weights: dict[str, float] | None = None
+    split_seed: int = 0
+    crop_px: int = 128
+    scale_range: tuple[float, float] = (4.0, 10.0)
+    unrelated_ref_prob: float = 0.2
+    batch_size: int = 8
+    lr: float = 3e-4
+    warmup_steps: int = 500
+    lr_schedule: str = "cosine"
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    ema_warmup: bool = True
+    sigma_shift: float = 3.0
+    checkpoint_every: int = 500
+    keep_last: int = 3
+    log_every: int = 10
+    dev_every: int = 250
+    dev_batch_size: int = 16
+    progress: bool = True
+    device: str = "auto"
+    autocast: bool = True
+    num_threads: int = 0
+    workers: int = 0
+
+    # -- (de)serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for key in ("scale_range", "betas"):
+            out[key] = list(out[key])
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> TrainConfig:
+        """Build and validate; unknown keys and bad values raise a one-line OptionError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise OptionError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        kwargs = dict(values)
+        for key in ("scale_range", "betas"):
+            if key in kwargs:
+                pair = kwargs[key]
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise OptionError(f"{source}: {key} must be a list of two numbers, got {pair!r}")
+                kwargs[key] = (float(pair[0]), float(pair[1]))
+        if "model" in kwargs and not isinstance(kwargs["model"], Mapping):
+            raise OptionError(f"{source}: model must be a mapping of model settings")
+        config = cls(**kwargs)
+        config.validate(source)
+        return config
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def save(self, path: Path | str) -> None:
+        """Write as JSON (to a temporary name, then renamed into place)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.to_json())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> TrainConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise OptionError(f"config file not found: {path}")
+        try:
+            values = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise OptionError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(values, dict):
+            raise OptionError(f"{path}: expected a JSON object of settings")
+        return cls.from_dict(values, source=str(path))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A validated copy with `changes` (None values are ignored: "not given")."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return TrainConfig.from_dict({**self.to_dict(), **given}, source="options")
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def model_config(self) -> dict[str, Any]:
+        """The DSDiTTransformer config: the preset with the model overrides applied."""
+        from dsdit_geo.model.presets import preset_config
+
+        return preset_config(self.preset, **self.model)
+
+    def resume_conflicts(self, recorded: TrainConfig) -> list[str]:
+        """Keys whose values differ from `recorded` and may not change on resume."""
+        mine, theirs = self.to_dict(), recorded.to_dict()
+        return sorted(k for k in mine if k not in RESUMABLE_CHANGES and mine[k] != theirs[k])
+
+    # -- validation ---------------------------------------------------------------------------
+    def validate(self, source: str = "config") -> None:
+        """Raise OptionError (one line, prefixed with `source`) on any bad value."""
+        try:
+            self._validate()
+        except (ValueError, TypeError) as exc:
+            raise OptionError(f"{source}: {exc}") from None
+
+    def _validate(self) -> None:
+        from dsdit_geo.model.presets import PRESETS
+        from dsdit_geo.model.transformer import DSDiTTransformer
+        from dsdit_geo.train.sources import ALL_DATASETS
+
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise ValueError(message)
+
+        ints = ("steps", "seed", "split_seed", "crop_px", "batch_size", "warmup_steps", "checkpoint_every",
+                "keep_last", "log_every", "dev_every", "dev_batch_size", "num_threads", "workers")
+        for key in ints:
+            value = getattr(self, key)
+            check(isinstance(value, int) and not isinstance(value, bool), f"{key} must be an integer, got {value!r}")
+        floats = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "sigma_shift",
+                  "unrelated_ref_prob")
+        for key in floats:
+            value = getattr(self, key)
+            check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                  f"{key} must be a number, got {value!r}")
+        check(isinstance(self.name, str) and self.name.strip() not in ("", ".", "..") and "/" not in self.name,
+              f"name must be a plain folder name, got {self.name!r}")
+        check(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        check(self.preset in PRESETS, f"unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})")
+        params = set(inspect.signature(DSDiTTransformer.__init__).parameters) - {"self"}
+        for key in self.model:
+            check(key in params, f"unknown model setting {key!r} (known: {', '.join(sorted(params))})")
+        patch = self.model_config()["patch_size"]
+        check(self.crop_px >= patch and self.crop_px % patch == 0,
+              f"crop_px must be a positive multiple of the patch size {patch}, got {self.crop_px}")
+        lo, hi = self.scale_range
+        check(1.0 < lo <= hi, f"scale_range must satisfy 1 < low <= high, got {list(self.scale_range)}")
+        check(0.0 <= self.unrelated_ref_prob <= 1.0, f"unrelated_ref_prob must be in [0, 1], got {self.unrelated_ref_prob}")
+        check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        check(self.lr > 0, f"lr must be positive, got {self.lr}")
+        check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        check(0.0 <= self.min_lr_ratio <= 1.0, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        check(all(0.0 <= b < 1.0 for b in self.betas), f"betas must be in [0, 1), got {list(self.betas)}")
+        check(self.grad_clip >= 0, f"grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
+        check(0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        check(self.sigma_shift > 0, f"sigma_shift must be positive, got {self.sigma_shift}")
+        for key in ("checkpoint_every", "log_every", "dev_batch_size"):
+            check(getattr(self, key) >= 1, f"{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("keep_last", "dev_every", "num_threads", "workers"):
+            check(getattr(self, key) >= 0, f"{key} must be >= 0, got {getattr(self, key)}")
+        dev = self.device
+        check(dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit()),
+              f"device must be auto, cpu, cuda or cuda:N, got {dev!r}")
+        if self.datasets is not None:
+            check(len(self.datasets) > 0, "datasets must not be empty (leave it out for all)")
+            for name in self.datasets:
+                check(name in ALL_DATASETS, f"unknown dataset {name!r} (known: {', '.join(ALL_DATASETS)})")
+        if self.dataset_weights is not None:
+            check(all(float(w) >= 0 for w in self.dataset_weights.values()), "dataset_weights must be >= 0")
+
+
+__all__ = ["CONFIG_NAME", "DEFAULT_MODEL_OVERRIDES", "RESUMABLE_CHANGES", "TrainConfig", "TrainingError"]

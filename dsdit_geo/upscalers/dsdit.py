@@ -1,0 +1,296 @@
+"""`--method dsdit`: the DS-DiT diffusion model as an `Upscaler` (see `base.py`).
+
+For each batch of model-range tiles (B, C, H, W) on the HR grid:
+
+1. the conditions go to network space, ``to_network(lr_hr)`` / ``to_network(ref_hr)``; an LR with
+   fewer bands than the model (e.g. one pan band) is repeated over the model's channels
+   (channel k holds band k mod C) and the output channels of each band are averaged back;
+2. the initial noise is ``position_keyed_noise(seed, origin_px, (C_model, H, W))``, so tiles
+   that overlap start from the same noise where they overlap;
+3. ``sample_euler`` integrates the model's velocity from sigma 1 to 0 in ``steps`` Euler steps
+   with autoguidance weight w (``guidance``): w == 1 is one forward of B per step (lambda 1);
+   w != 1 is ONE forward of 2B per step, strong (lambda 1) and weak (lambda ``ref_scale_weak``)
+   together. Scale-conditioned models get ``batch.scale``;
+4. the generated x0 is decoded (image or residual parameterisation, from the model config) back
+   to the model range;
+5. trust = alpha_ref of the strong pass, averaged over blocks and steps, (B, 1, H/p, W/p),
+   upsampled to pixels **bilinearly** (align_corners False: values sit at patch centres, edges
+   hold the nearest patch), so the blended map has no patch-sized steps; it stays in [0, 1] (a
+   convex combination) and is 0 where the Ref has no data (the pipeline fills such pixels with
+   the LR, so nothing of the Ref was used there).
+
+Settings: explicit options > the model folder's ``inference.json`` > the constants below.
+``DEFAULT_STEPS`` 8 and ``DEFAULT_GUIDANCE`` 1.0 (no weak pass) keep the sample scene under a
+minute on 2 CPU cores with the ``small`` preset; the paper uses 40 steps and w = 1.1-1.2.
+
+The model runs in fp32, in inference mode, on ``options.device`` (``auto``: CUDA when available)
+with bf16 autocast on CUDA only; tiles come and go as float32 CPU tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import math
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+import torch.nn.functional as F
+
+from dsdit_geo.config import UpscaleOptions
+from dsdit_geo.errors import ModelError, OptionError
+from dsdit_geo.flow.noise import position_keyed_noise
+from dsdit_geo.flow.parameterization import Parameterization, to_network
+from dsdit_geo.flow.sampler import make_velocity_fn, sample_euler
+from dsdit_geo.model.presets import PRESETS
+from dsdit_geo.model.transformer import DSDiTTransformer
+from dsdit_geo.upscalers.base import TileBatch, TileResult
+from dsdit_geo.weights import InferenceDefaults, load_model, read_inference_defaults, resolve_weights_dir
+
+DEFAULT_STEPS = 8
+DEFAULT_GUIDANCE = 1.0
+DEFAULT_REF_SCALE_WEAK = 0.0
+DEFAULT_TILE_PX = 128  # rounded up to a multiple of the patch size
+DEFAULT_OVERLAP_PX = 32
+T = TypeVar("T", int, float)
+
+
+def resolve_device(text: str | None) -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cpu'; 'cuda' / 'cuda:N' (OptionError when that
+    device is not there)."""
+    text = (text or "auto").strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise OptionError(f"--device must be auto, cpu, cuda or cuda:N, got {text!r}") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise OptionError(f"--device must be auto, cpu, cuda or cuda:N, got {text!r}")
+    if not torch.cuda.is_available():
+        raise OptionError(f"--device {text}: CUDA is not available here (use --device auto or cpu)")
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise OptionError(
+            f"--device {text}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+        )
+    return device
+
+
+def autocast_dtype_for(device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on CUDA; none on CPU (bf16 matmuls are slow there)."""
+    return torch.bfloat16 if device.type == "cuda" else None
+
+
+def band_index(n_bands: int, n_channels: int) -> torch.Tensor:
+    """(n_channels,) int64: model channel k is fed band k mod n_bands (n_bands <= n_channels)."""
+    return torch.arange(n_channels) % n_bands
+
+
+def merge_bands(channels: torch.Tensor, n_bands: int) -> torch.Tensor:
+    """(B, C_model, H, W) -> (B, n_bands, H, W): each band is the mean of the model channels fed
+    from it by ``band_index``; unchanged when n_bands == C_model."""
+    n_channels = channels.shape[1]
+    if n_bands == n_channels:
+        return channels
+    owner = band_index(n_bands, n_channels).to(channels.device)
+    sums = torch.zeros(
+        channels.shape[0], n_bands, *channels.shape[2:], dtype=channels.dtype, device=channels.device
+    )
+    sums.index_add_(1, owner, channels)
+    counts = torch.bincount(owner, minlength=n_bands).to(channels.dtype)
+    return sums / counts.view(1, -1, 1, 1)
+
+
+def model_config_dict(model: DSDiTTransformer) -> dict:
+    """The model's constructor arguments (defaults filled in), JSON-serialisable."""
+    names = [p for p in inspect.signature(DSDiTTransformer.__init__).parameters if p != "self"]
+    return {name: model.config[name] for name in names}
+
+
+def config_hash(config: dict) -> str:
+    """First 12 hex digits of the SHA-256 of the canonical JSON of ``config``."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def preset_name(config: dict) -> str:
+    """The first preset whose geometry ``config`` has (patch, width, depth, heads, MLP...),
+    else 'custom'. Switches outside the preset (attention, injection ...) do not count."""
+    for name, preset in PRESETS.items():
+        if all(config.get(key) == value for key, value in preset.items()):
+            return name
+    return "custom"
+
+
+def _check_sampling(steps: int, guidance: float, ref_scale_weak: float) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise OptionError(f"--steps must be at least 1, got {steps}")
+    if not math.isfinite(guidance):
+        raise OptionError(f"--guidance must be a finite number, got {guidance}")
+    if not (math.isfinite(ref_scale_weak) and ref_scale_weak >= 0):
+        raise OptionError(f"--ref-scale-weak must be a finite number >= 0, got {ref_scale_weak}")
+
+
+class DSDiTUpscaler:
+    """DS-DiT sampling with autoguidance on tiles; see the module docstring.
+
+    model: a DSDiTTransformer (moved to ``device``, eval, no grad). steps, guidance (w),
+    ref_scale_weak (lambda of the weak pass), seed (position-keyed noise). tile_px / overlap_px:
+    defaults when the user gives none (tile rounded up to a multiple of the patch size).
+    weights_name: the model folder's name, recorded in the tags.
+    """
+
+    name = "dsdit"
+    context_px = 0
+
+    def __init__(
+        self,
+        model: DSDiTTransformer,
+        *,
+        steps: int = DEFAULT_STEPS,
+        guidance: float = DEFAULT_GUIDANCE,
+        ref_scale_weak: float = DEFAULT_REF_SCALE_WEAK,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        tile_px: int = DEFAULT_TILE_PX,
+        overlap_px: int = DEFAULT_OVERLAP_PX,
+        weights_name: str = "",
+    ) -> None:
+        _check_sampling(steps, float(guidance), float(ref_scale_weak))
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval().requires_grad_(False)
+        config = model.config
+        self.patch_px = int(config.patch_size)
+        self.tile_multiple_px = self.patch_px
+        self.max_bands: int | None = int(config.in_channels)
+        self.provides_trust = config.injection == "plw"
+        self.scale_conditioning = bool(config.scale_conditioning)
+        self.parameterization = Parameterization.from_config(config)
+        self.steps, self.guidance, self.ref_scale_weak = steps, float(guidance), float(ref_scale_weak)
+        self.seed = int(seed)
+        self.default_tile_px = -(-int(tile_px) // self.patch_px) * self.patch_px
+        self.default_overlap_px = int(overlap_px)
+        if not 0 <= self.default_overlap_px < self.default_tile_px:
+            raise ValueError(f"overlap_px must be in [0, {self.default_tile_px}), got {overlap_px}")
+        self.autocast_dtype = autocast_dtype_for(self.device)
+        self.weights_name = weights_name
+        self._config = model_config_dict(model)
+
+    @classmethod
+    def from_options(cls, options: UpscaleOptions) -> DSDiTUpscaler:
+        """Load ``options.weights`` (or the bundled model) and resolve every setting: options
+        first, then the folder's inference.json, then the module's defaults."""
+        folder = resolve_weights_dir(options.weights)
+        recommended = read_inference_defaults(folder)
+        steps = _pick(options.steps, recommended.steps, DEFAULT_STEPS)
+        guidance = _pick(options.guidance, recommended.guidance, DEFAULT_GUIDANCE)
+        ref_scale_weak = _pick(options.ref_scale_weak, recommended.ref_scale_weak, DEFAULT_REF_SCALE_WEAK)
+        _check_sampling(steps, float(guidance), float(ref_scale_weak))  # before a slow load
+        device = resolve_device(options.device)
+        model = load_model(folder)
+        tile_px, overlap_px = _tiling(recommended, int(model.config.patch_size), folder)
+        upscaler = cls(
+            model,
+            steps=steps,
+            guidance=guidance,
+            ref_scale_weak=ref_scale_weak,
+            seed=options.seed,
+            device=device,
+            tile_px=tile_px,
+            overlap_px=overlap_px,
+            weights_name=folder.name,
+        )
+        if options.trust_map and not upscaler.provides_trust:
+            raise ModelError(
+                f"--trust-map needs a model with PLW injection; {folder.name} uses "
+                f"injection={model.config.injection!r}"
+            )
+        return upscaler
+
+    def upscale(self, batch: TileBatch) -> TileResult:
+        """Sample HR tiles. batch.lr_hr / ref_hr (B, C, H, W) model range with C <= the model's
+        channels and H, W multiples of the patch size. Returns hr (B, C, H, W) float32 model
+        range and trust (B, 1, H, W) float32 in [0, 1] (None unless the model uses PLW)."""
+        b, n_bands, height, width = batch.lr_hr.shape
+        n_channels = self.max_bands
+        if n_bands > n_channels:
+            raise ValueError(f"the model takes at most {n_channels} bands, got {n_bands}")
+        if height % self.patch_px or width % self.patch_px:
+            raise ValueError(f"tile {height}x{width} is not a multiple of the patch size {self.patch_px}")
+        index = band_index(n_bands, n_channels)
+        lr = batch.lr_hr[:, index].to(self.device, torch.float32)
+        ref = batch.ref_hr[:, index].to(self.device, torch.float32)
+        noise = position_keyed_noise(
+            self.seed, batch.origin_px, (n_channels, height, width), device=self.device
+        )
+        scale = torch.full((b,), float(batch.scale), device=self.device) if self.scale_conditioning else None
+        velocity_fn = make_velocity_fn(
+            self.model,
+            to_network(lr),
+            to_network(ref),
+            scale=scale,
+            return_trust=self.provides_trust,
+            autocast_dtype=self.autocast_dtype,
+        )
+        with torch.inference_mode():
+            result = sample_euler(
+                velocity_fn, noise, self.steps, guidance=self.guidance, ref_scale_weak=self.ref_scale_weak
+            )
+            hr = merge_bands(self.parameterization.decode(result.sample.float(), lr), n_bands)
+            trust = None
+            if result.trust is not None:
+                trust = F.interpolate(
+                    result.trust.float(), size=(height, width), mode="bilinear", align_corners=False
+                )
+                trust = trust.clamp(0, 1) * batch.ref_valid.to(self.device, torch.float32)
+        return TileResult(
+            hr=hr.to("cpu", torch.float32).contiguous(),
+            trust=None if trust is None else trust.to("cpu", torch.float32).contiguous(),
+        )
+
+    def describe(self) -> dict[str, str]:
+        """Sampling settings and model identity, for the output's tags (method_* keys)."""
+        return {
+            "method_kind": "diffusion",
+            "steps": str(self.steps),
+            "guidance": f"{self.guidance:g}",
+            "ref_scale_weak": f"{self.ref_scale_weak:g}",
+            "weights": self.weights_name,
+            "model_preset": preset_name(self._config),
+            "model_config_sha256": config_hash(self._config),
+            "model_prediction": self.parameterization.prediction,
+            "precision": "bf16-autocast" if self.autocast_dtype is torch.bfloat16 else "fp32",
+        }
+
+
+def _pick(option: T | None, recommended: T | None, default: T) -> T:
+    """The first value that is not None: explicit option, inference.json, built-in default."""
+    if option is not None:
+        return option
+    return recommended if recommended is not None else default
+
+
+def _tiling(recommended: InferenceDefaults, patch_px: int, folder: Path) -> tuple[int, int]:
+    """Default (tile_px, overlap_px) from inference.json or the constants; ModelError when
+    inference.json's tile does not suit the model's patch size."""
+    if recommended.tile_px is None:
+        tile_px = -(-DEFAULT_TILE_PX // patch_px) * patch_px
+    elif recommended.tile_px % patch_px:
+        raise ModelError(
+            f"{folder}/inference.json: tile_px {recommended.tile_px} is not a multiple of the "
+            f"model's patch size {patch_px}"
+        )
+    else:
+        tile_px = recommended.tile_px
+    if recommended.overlap_px is None:
+        return tile_px, min(DEFAULT_OVERLAP_PX, tile_px // 2)
+    if recommended.overlap_px >= tile_px:
+        raise ModelError(
+            f"{folder}/inference.json: overlap_px {recommended.overlap_px} must be below tile_px {tile_px}"
+        )
+    return tile_px, recommended.overlap_px

@@ -1,0 +1,185 @@
+"""The training loop: it learns, resumes exactly (also after SIGINT), schedules and averages."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from safetensors.torch import load_file
+
+from dsdit_geo.errors import OptionError
+from dsdit_geo.train import checkpoint as ckpt
+from dsdit_geo.train.config import TrainConfig, TrainingError
+from dsdit_geo.train.ema import EMA
+from dsdit_geo.train.feed import step_seed
+from dsdit_geo.train.loop import Trainer, draw_noise, lr_factor, resolve_config, train
+
+
+def write_pairs(root: Path, n: int = 4, size: int = 80, seed: int = 0) -> Path:
+    """A gt/ + ref/ folder of n smooth random 3-band pairs (Ref = GT with a colour shift)."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    for sub in ("gt", "ref"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        tex = gaussian_filter(rng.random((3, size, size)), (0, 2, 2))
+        gt = (20 + 215 * (tex - tex.min()) / (tex.max() - tex.min())).astype(np.uint8)
+        ref = np.clip(gt.astype(int) + rng.integers(-12, 12, (3, 1, 1)), 0, 255).astype(np.uint8)
+        for sub, arr in (("gt", gt), ("ref", ref)):
+            with rasterio.open(root / sub / f"p{k}.tif", "w", driver="GTiff", count=3, height=size,
+                               width=size, dtype="uint8") as dst:
+                dst.write(arr)
+    return root
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    return write_pairs(tmp_path_factory.mktemp("pairs"))
+
+
+def tiny_config(pairs: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(name="run", out_dir=str(out), preset="tiny", data=str(pairs), crop_px=32, batch_size=4,
+                steps=6, warmup_steps=2, checkpoint_every=3, log_every=2, dev_every=3, dev_batch_size=4,
+                progress=False, device="cpu", num_threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_training_overfits_a_fixed_batch(pairs: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(pairs, tmp_path, lr=3e-3, warmup_steps=0, lr_schedule="constant", dev_every=0,
+                      ema_decay=0.0)
+    trainer = Trainer(cfg)
+    batch = {k: torch.stack([trainer.generator.sample(i)[k] for i in range(4)])
+             for k in ("hr", "lr_hr", "ref", "scale", "valid")}
+    sigma = torch.tensor([0.2, 0.4, 0.6, 0.8])
+    noise = torch.randn(batch["hr"].shape, generator=torch.Generator().manual_seed(1))
+
+    def fixed_loss() -> float:
+        with torch.no_grad():
+            return float(trainer._loss(trainer.model, sigma=sigma, noise=noise, **batch))
+
+    before = fixed_loss()
+    losses = []
+    for _ in range(40):
+        loss, grad_norm = trainer.train_step(batch)
+        trainer.step += 1
+        losses.append(float(loss))
+        assert math.isfinite(float(grad_norm))
+    after = fixed_loss()
+    trainer.close()
+    assert after < 0.8 * before, (before, after)
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+
+
+def _tensors(run_dir: Path, step: int) -> dict[str, torch.Tensor]:
+    """Every tensor of checkpoint `step`: model, EMA, optimizer state."""
+    folder = run_dir / "checkpoints" / ckpt.step_name(step)
+    out = {f"model.{k}": v for k, v in load_file(folder / "model" / ckpt.WEIGHTS_FILE).items()}
+    out.update({f"ema.{k}": v for k, v in load_file(folder / "ema" / ckpt.WEIGHTS_FILE).items()})
+    state = ckpt.load_trainer_state(folder)
+    for i, per_param in state["optimizer"]["state"].items():
+        out.update({f"opt.{i}.{k}": torch.as_tensor(v) for k, v in per_param.items()})
+    return out
+
+
+def test_resume_after_sigint_equals_an_uninterrupted_run(pairs: Path, tmp_path: Path) -> None:
+    straight = train(tiny_config(pairs, tmp_path / "a"))
+    assert not straight.interrupted and straight.step == 6
+
+    def interrupt(trainer: Trainer, step: int) -> None:
+        if step == 4:
+            signal.raise_signal(signal.SIGINT)  # the real handler: finish the step, checkpoint, stop
+
+    first = train(tiny_config(pairs, tmp_path / "b"), callback=interrupt)
+    assert first.interrupted and first.step == 4 and first.final_dir is None
+    assert first.checkpoint.name == ckpt.step_name(4)
+    assert signal.getsignal(signal.SIGINT) is not None  # handlers restored
+    # resume with a DataLoader worker process: samples are pure functions of their index
+    second = train(tiny_config(pairs, tmp_path / "b", workers=1))
+    assert not second.interrupted and second.step == 6 and second.final_dir is not None
+
+    a, b = _tensors(straight.run_dir, 6), _tensors(second.run_dir, 6)
+    assert a.keys() == b.keys() and len(a) > 50
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    sa, sb = (ckpt.load_trainer_state(r.run_dir / "checkpoints" / ckpt.step_name(6))
+              for r in (straight, second))
+    assert sa["scheduler"]["last_epoch"] == sb["scheduler"]["last_epoch"] == 6
+    assert sa["ema"] == sb["ema"]
+    # the log reads as one run: 0 (dev), 2, 3 (dev + checkpoint), 4 (stop), 6 after the resume
+    steps = [json.loads(line)["step"] for line in (second.run_dir / "log.jsonl").read_text().splitlines()]
+    assert steps == [0, 2, 3, 4, 6]
+
+
+def test_resume_refuses_changed_settings_and_no_resume(pairs: Path, tmp_path: Path) -> None:
+    train(tiny_config(pairs, tmp_path, steps=3))
+    with pytest.raises(TrainingError, match="lr"):
+        Trainer(tiny_config(pairs, tmp_path, steps=3, lr=1e-3))
+    with pytest.raises(TrainingError, match="already holds checkpoints"):
+        Trainer(tiny_config(pairs, tmp_path, steps=3), resume=False)
+    # a finished run resumes to "nothing to do" and extends when steps grow
+    again = train(tiny_config(pairs, tmp_path, steps=3))
+    assert again.step == 3 and again.final_dir is not None
+    longer = resolve_config(None, {"name": "run", "out_dir": str(tmp_path), "steps": 4})
+    assert longer.preset == "tiny" and longer.steps == 4  # the checkpoint's config is the base
+    assert train(longer).step == 4
+
+
+def test_step_draws_are_pure_functions_of_seed_step_rank() -> None:
+    shape = torch.Size((3, 3, 8, 8))
+    s1, n1 = draw_noise(0, 5, 0, shape, 3.0, torch.device("cpu"))
+    s2, n2 = draw_noise(0, 5, 0, shape, 3.0, torch.device("cpu"))
+    assert torch.equal(s1, s2) and torch.equal(n1, n2)
+    s3, n3 = draw_noise(0, 5, 1, shape, 3.0, torch.device("cpu"))
+    assert not torch.equal(n1, n3)
+    assert ((s1 > 0) & (s1 < 1)).all()
+    assert step_seed(0, 1, 0) != step_seed(0, 0, 1) and 0 <= step_seed(7, 7, 7) < 2**63
+
+
+def test_lr_schedule_warmup_then_cosine_or_constant() -> None:
+    cfg = TrainConfig(steps=110, warmup_steps=10, lr_schedule="cosine", min_lr_ratio=0.1)
+    f = lr_factor(cfg)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0) and f(10) == pytest.approx(1.0)
+    assert f(60) == pytest.approx(0.55) and f(110) == pytest.approx(0.1) and f(500) == pytest.approx(0.1)
+    g = lr_factor(TrainConfig(steps=110, warmup_steps=0, lr_schedule="constant"))
+    assert g(0) == g(109) == 1.0
+
+
+def test_ema_warmup_and_average() -> None:
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema = EMA(model, decay=0.9, warmup=True)
+    assert ema.current_decay() == pytest.approx(0.1)  # (1 + 0) / (10 + 0)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    ema.update(model)
+    assert torch.allclose(ema.model.weight, torch.full((1, 2), 1.9))  # 0.1 * 1 + 0.9 * 2
+    for _ in range(100):
+        ema.update(model)
+    assert ema.current_decay() == 0.9 and not ema.model.weight.requires_grad
+    state = ema.state_dict()
+    other = EMA(model, decay=0.5, warmup=False)
+    other.load_state_dict(state)
+    assert other.num_updates == 101 and other.decay == 0.9 and other.warmup
+
+
+def test_non_finite_loss_stops_with_a_one_line_error(pairs: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config(pairs, tmp_path, dev_every=0))
+    window = torch.tensor([float("nan"), 1.0, 2.0], dtype=torch.float64)
+    with pytest.raises(TrainingError, match="loss became nan"):
+        trainer._window_record(window, 1.0)
+    trainer.close()
+
+
+def test_cuda_request_without_cuda_is_an_option_error(pairs: Path, tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(OptionError, match="CUDA is not available"):
+        Trainer(tiny_config(pairs, tmp_path, device="cuda"))

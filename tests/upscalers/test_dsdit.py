@@ -1,0 +1,412 @@
+"""DSDiTUpscaler on tiles: loading, settings, autoguidance batching, noise, bands, trust, errors.
+
+Models are the `tiny` preset (patch 4) saved in tmp dirs. A fresh model predicts a velocity of
+exactly 0, so its samples are the initial noise itself: that makes exact checks of the noise,
+band and parameterisation plumbing possible. Tests that need outputs depending on the inputs
+give every weight a seeded random value first.
+"""
+
+import json
+import math
+import re
+
+import pytest
+import torch
+
+from dsdit_geo import weights
+from dsdit_geo.config import UpscaleOptions
+from dsdit_geo.errors import ModelError, OptionError
+from dsdit_geo.flow.noise import position_keyed_noise
+from dsdit_geo.model import build_model
+from dsdit_geo.upscalers import make_upscaler
+from dsdit_geo.upscalers.base import TileBatch, Upscaler, check_tile_px
+from dsdit_geo.upscalers.dsdit import (
+    DSDiTUpscaler,
+    autocast_dtype_for,
+    band_index,
+    merge_bands,
+    resolve_device,
+)
+
+SCALE = 10.0
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models are per-op overhead: one thread is faster on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def save_model(folder, *, randomize=True, seed=0, inference=None, **overrides):
+    """A tiny DS-DiT saved in `folder` (random non-zero weights unless randomize=False)."""
+    model = build_model("tiny", seed=seed, **overrides)
+    if randomize:
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3 / max(1.0, p.shape[-1] ** 0.5) ** 0.5)
+    model.save_pretrained(str(folder))
+    if inference is not None:
+        (folder / "inference.json").write_text(json.dumps(inference))
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def random_dir(tmp_path_factory):
+    return save_model(tmp_path_factory.mktemp("random"))
+
+
+@pytest.fixture(scope="module")
+def fresh_dir(tmp_path_factory):
+    return save_model(tmp_path_factory.mktemp("fresh"), randomize=False)
+
+
+def load(folder, **options):
+    return make_upscaler(UpscaleOptions(method="dsdit", weights=str(folder), device="cpu", **options))
+
+
+def tiles(b=2, c=3, size=16, seed=0, origin=((0, 0), (-8, 36)), ref_valid=None):
+    g = torch.Generator().manual_seed(seed)
+    lr, ref = torch.rand(b, c, size, size, generator=g), torch.rand(b, c, size, size, generator=g)
+    ones = torch.ones(b, 1, size, size, dtype=torch.bool)
+    return TileBatch(
+        lr_hr=lr,
+        ref_hr=ref,
+        lr_valid=ones,
+        ref_valid=ones if ref_valid is None else ref_valid,
+        origin_px=torch.tensor(origin[:b], dtype=torch.int64),
+        scale=SCALE,
+    )
+
+
+# -- loading and interface ----------------------------------------------------------------------
+
+
+def test_loads_through_the_registry_with_the_upscaler_interface(random_dir):
+    upscaler = load(random_dir)
+    assert isinstance(upscaler, DSDiTUpscaler) and isinstance(upscaler, Upscaler)
+    assert (upscaler.name, upscaler.context_px, upscaler.tile_multiple_px, upscaler.max_bands) == (
+        "dsdit",
+        0,
+        4,
+        3,
+    )
+    assert upscaler.provides_trust is True
+    assert (upscaler.default_tile_px, upscaler.default_overlap_px) == (128, 32)
+    model = upscaler.model
+    assert not model.training and next(model.parameters()).dtype == torch.float32
+    assert not any(p.requires_grad for p in model.parameters())
+    tags = upscaler.describe()
+    assert tags["steps"] == "8" and tags["guidance"] == "1" and tags["ref_scale_weak"] == "0"
+    assert tags["weights"] == "random0" and tags["model_preset"] == "tiny" and tags["precision"] == "fp32"
+    assert len(tags["model_config_sha256"]) == 12 and tags["model_prediction"] == "image"
+    assert all(isinstance(v, str) for v in tags.values())
+
+
+def test_config_hash_follows_the_config(tmp_path, random_dir):
+    other = save_model(tmp_path / "joint", attention="joint")
+    assert load(other).describe()["model_config_sha256"] != load(random_dir).describe()["model_config_sha256"]
+    assert load(other).describe()["model_preset"] == "tiny"
+    assert load(save_model(tmp_path / "wide", hidden_dim=48)).describe()["model_preset"] == "custom"
+
+
+def test_settings_options_over_inference_json_over_defaults(tmp_path):
+    folder = save_model(
+        tmp_path / "m",
+        inference={
+            "steps": 3,
+            "guidance": 1.25,
+            "ref_scale_weak": 0.5,
+            "tile_px": 48,
+            "overlap_px": 8,
+            "note": "x",
+        },
+    )
+    recommended = load(folder)
+    assert (recommended.steps, recommended.guidance, recommended.ref_scale_weak) == (3, 1.25, 0.5)
+    assert (recommended.default_tile_px, recommended.default_overlap_px) == (48, 8)
+    explicit = load(folder, steps=5, guidance=1.0, ref_scale_weak=0.0)
+    assert (explicit.steps, explicit.guidance, explicit.ref_scale_weak) == (5, 1.0, 0.0)
+    partial = load(save_model(tmp_path / "p", inference={"guidance": 1.1, "tile_px": 40}))
+    assert (partial.steps, partial.guidance, partial.ref_scale_weak) == (8, 1.1, 0.0)
+    assert (partial.default_tile_px, partial.default_overlap_px) == (40, 20)  # overlap <= tile / 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"steps": 0}', "steps must be an integer >= 1"),
+        ('{"steps": 2.5}', "steps must be an integer >= 1"),
+        ('{"guidance": "high"}', "guidance must be a finite number"),
+        ('{"ref_scale_weak": -1}', "ref_scale_weak must be a finite number >= 0"),
+        ('{"tile_px": 30}', "tile_px 30 is not a multiple of the model's patch size 4"),
+        ('{"tile_px": 32, "overlap_px": 32}', "overlap_px 32 must be below tile_px 32"),
+    ],
+)
+def test_bad_inference_json_is_a_one_line_model_error(tmp_path, content, message):
+    folder = save_model(tmp_path / "m", randomize=False)
+    (tmp_path / "m" / "inference.json").write_text(content)
+    with pytest.raises(ModelError, match=message) as info:
+        load(folder)
+    assert "\n" not in str(info.value) and "inference.json" in str(info.value)
+
+
+def _break(folder, how):
+    """Damage a saved model folder in one way."""
+    config_path, weights_path = folder / "config.json", folder / weights.WEIGHTS_FILE
+    config = json.loads(config_path.read_text())
+    if how == "no config":
+        config_path.unlink()
+    elif how == "config not json":
+        config_path.write_text("{oops")
+    elif how == "another model":
+        config_path.write_text(json.dumps({"_class_name": "SD3Transformer2DModel", "num_layers": 2}))
+    elif how == "bad config value":
+        config_path.write_text(json.dumps({**config, "attention": "sideways"}))
+    elif how == "no weights":
+        weights_path.unlink()
+    elif how == "truncated weights":
+        data = weights_path.read_bytes()
+        weights_path.write_bytes(data[: len(data) // 2])
+    elif how == "garbage weights":
+        weights_path.write_bytes(b"\x00" * 64)
+    elif how == "weights too few":
+        config_path.write_text(json.dumps({**config, "depth": 3}))
+    elif how == "weights too many":
+        config_path.write_text(json.dumps({**config, "depth": 1}))
+    elif how == "weights wrong shape":
+        config_path.write_text(json.dumps({**config, "hidden_dim": 48}))
+
+
+BROKEN = {
+    "no config": "is not a DS-DiT model folder: it has no config.json",
+    "config not json": "is not valid JSON",
+    "another model": "is not a DS-DiT model: its config.json describes a 'SD3Transformer2DModel' model",
+    "bad config value": "is not a valid DS-DiT config: attention must be one of",
+    "no weights": "has no diffusion_pytorch_model.safetensors",
+    "truncated weights": "is not a readable safetensors file: Error while deserializing header",
+    "garbage weights": "is not a readable safetensors file: Error while deserializing header",
+    "weights too few": "do not fit its config.json (missing keys",
+    "weights too many": "do not fit its config.json (unexpected keys",
+    "weights wrong shape": "do not fit its config.json: size mismatch for",
+}
+
+
+@pytest.mark.parametrize("how", list(BROKEN))
+def test_broken_model_folder_is_a_one_line_model_error(tmp_path, how):
+    folder = tmp_path / "model"
+    save_model(folder, randomize=False)
+    _break(folder, how)
+    with pytest.raises(ModelError, match=re.escape(BROKEN[how])) as info:
+        load(folder)
+    assert "\n" not in str(info.value) and str(folder) in str(info.value)
+
+
+def test_missing_folder_or_a_file_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="model folder not found: .*nowhere"):
+        load(tmp_path / "nowhere")
+    (tmp_path / "file.safetensors").write_bytes(b"x")
+    with pytest.raises(ModelError, match="must be a model folder"):
+        load(tmp_path / "file.safetensors")
+
+
+def test_bundled_model_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "DEFAULT_WEIGHTS_DIR", tmp_path / "default")
+    with pytest.raises(ModelError) as info:
+        weights.default_weights_dir()
+    assert str(info.value) == "no bundled model found; pass --weights DIR"
+    with pytest.raises(ModelError, match="no bundled model found; pass --weights DIR"):
+        make_upscaler(UpscaleOptions(method="dsdit", device="cpu"))
+    save_model(tmp_path / "default", randomize=False)
+    assert weights.default_weights_dir() == tmp_path / "default"
+    assert make_upscaler(UpscaleOptions(method="dsdit", device="cpu")).describe()["weights"] == "default"
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"steps": 0}, "--steps must be at least 1"),
+        ({"guidance": math.nan}, "--guidance must be a finite number"),
+        ({"ref_scale_weak": -0.5}, "--ref-scale-weak must be a finite number >= 0"),
+        ({"device": "tpu"}, "--device must be auto, cpu, cuda or cuda:N"),
+    ],
+)
+def test_bad_sampling_options(fresh_dir, options, message):
+    with pytest.raises(OptionError, match=message):
+        make_upscaler(UpscaleOptions(method="dsdit", weights=fresh_dir, **{"device": "cpu", **options}))
+
+
+def test_tile_px_must_be_a_multiple_of_the_patch(fresh_dir):
+    upscaler = load(fresh_dir)
+    check_tile_px(upscaler, 32, 8)
+    with pytest.raises(OptionError, match="--tile-px 30 does not suit method 'dsdit'.*multiple of 4"):
+        check_tile_px(upscaler, 30, 8)
+
+
+def test_device_resolution(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(OptionError, match="--device cuda: CUDA is not available"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(OptionError, match="--device cuda:2: this machine has 1 CUDA device"):
+        resolve_device("cuda:2")
+    assert autocast_dtype_for(torch.device("cuda:0")) is torch.bfloat16
+    assert autocast_dtype_for(torch.device("cpu")) is None
+
+
+def test_trust_map_needs_a_plw_model(tmp_path):
+    folder = save_model(tmp_path / "sum", randomize=False, injection="sum")
+    assert load(folder).provides_trust is False and load(folder).upscale(tiles(b=1)).trust is None
+    with pytest.raises(ModelError, match="--trust-map needs a model with PLW injection"):
+        load(folder, trust_map=str(tmp_path / "trust.tif"))
+
+
+# -- sampling ------------------------------------------------------------------------------------
+
+
+class CountingForward:
+    """Wraps a model's forward; records (batch size, ref_scale, scale) of every call."""
+
+    def __init__(self, model):
+        self.inner, self.calls = model.forward, []
+
+    def __call__(self, x_t, lr, ref, sigma, *, scale=None, ref_scale=1.0, return_trust=False):
+        self.calls.append((x_t.shape[0], torch.as_tensor(ref_scale).clone(), scale))
+        return self.inner(x_t, lr, ref, sigma, scale=scale, ref_scale=ref_scale, return_trust=return_trust)
+
+
+@pytest.mark.parametrize("guidance", [1.0, 1.5])
+def test_one_forward_per_step_batched_strong_and_weak(random_dir, guidance):
+    upscaler = load(random_dir, steps=3, guidance=guidance, ref_scale_weak=0.25)
+    counter = CountingForward(upscaler.model)
+    upscaler.model.forward = counter
+    upscaler.upscale(tiles(b=2))
+    assert len(counter.calls) == 3
+    for size, lam, scale in counter.calls:
+        if guidance == 1.0:
+            assert size == 2 and torch.equal(lam, torch.ones(2))
+        else:
+            assert size == 4 and torch.equal(lam, torch.tensor([1.0, 1.0, 0.25, 0.25]))
+        assert torch.equal(scale, torch.full((size,), SCALE))  # tiny is scale-conditioned
+
+
+def test_guidance_changes_the_result_and_one_equals_the_strong_pass(random_dir):
+    batch = tiles(b=1)
+    plain = load(random_dir, steps=3).upscale(batch).hr
+    assert torch.equal(plain, load(random_dir, steps=3, guidance=1.0, ref_scale_weak=0.7).upscale(batch).hr)
+    assert not torch.allclose(plain, load(random_dir, steps=3, guidance=1.5).upscale(batch).hr)
+
+
+def test_scale_is_passed_only_to_scale_conditioned_models(tmp_path):
+    upscaler = load(save_model(tmp_path / "m", scale_conditioning=False), steps=1)
+    counter = CountingForward(upscaler.model)
+    upscaler.model.forward = counter
+    upscaler.upscale(tiles(b=1))
+    assert counter.calls[0][2] is None
+
+
+def test_deterministic_per_seed_and_depends_on_the_inputs(random_dir):
+    batch = tiles()
+    first = load(random_dir, steps=2, seed=3).upscale(batch)
+    again = load(random_dir, steps=2, seed=3).upscale(batch)
+    assert torch.equal(first.hr, again.hr) and torch.equal(first.trust, again.trust)
+    assert not torch.allclose(first.hr, load(random_dir, steps=2, seed=4).upscale(batch).hr)
+    other_ref = tiles(seed=1)
+    other_ref.lr_hr = batch.lr_hr
+    assert not torch.allclose(first.hr, load(random_dir, steps=2, seed=3).upscale(other_ref).hr)
+    assert first.hr.dtype == torch.float32 and first.hr.shape == (2, 3, 16, 16)
+    assert torch.isfinite(first.hr).all()
+
+
+def test_fresh_model_returns_its_position_keyed_noise(fresh_dir):
+    """v = 0 everywhere, so x0 is the initial noise: tiles that overlap agree exactly there."""
+    upscaler = load(fresh_dir, steps=2, seed=5)
+    origin = ((10, 20), (14, 28))
+    result = upscaler.upscale(tiles(origin=origin))
+    noise = position_keyed_noise(5, torch.tensor(origin), (3, 16, 16))
+    torch.testing.assert_close(result.hr, (noise + 1) / 2, rtol=0, atol=1e-6)
+    torch.testing.assert_close(result.hr[0, :, 4:, 8:], result.hr[1, :, :12, :8], rtol=0, atol=0)
+
+
+def test_residual_models_add_their_sample_to_the_lr(tmp_path):
+    upscaler = load(
+        save_model(tmp_path / "r", randomize=False, prediction="residual", residual_scale=2.0), steps=1
+    )
+    batch = tiles(b=1)
+    noise = position_keyed_noise(0, batch.origin_px, (3, 16, 16))
+    torch.testing.assert_close(upscaler.upscale(batch).hr, batch.lr_hr + noise / 4, rtol=0, atol=1e-6)
+
+
+def test_fewer_bands_are_repeated_over_the_channels_and_averaged_back(fresh_dir, random_dir):
+    pan = tiles(c=1)
+    fresh = load(fresh_dir, steps=1).upscale(pan)
+    noise = position_keyed_noise(0, pan.origin_px, (3, 16, 16))
+    assert fresh.hr.shape == (2, 1, 16, 16)
+    torch.testing.assert_close(fresh.hr, ((noise + 1) / 2).mean(1, keepdim=True), rtol=0, atol=1e-6)
+    upscaler = load(random_dir, steps=2)
+    rgb = TileBatch(
+        pan.lr_hr.repeat(1, 3, 1, 1),
+        pan.ref_hr.repeat(1, 3, 1, 1),
+        pan.lr_valid,
+        pan.ref_valid,
+        pan.origin_px,
+        SCALE,
+    )
+    torch.testing.assert_close(
+        upscaler.upscale(pan).hr, upscaler.upscale(rgb).hr.mean(1, keepdim=True), rtol=0, atol=1e-6
+    )
+    two = upscaler.upscale(tiles(c=2))
+    assert two.hr.shape == (2, 2, 16, 16) and torch.isfinite(two.hr).all()
+
+
+def test_band_index_and_merge():
+    assert band_index(2, 3).tolist() == [0, 1, 0] and band_index(3, 3).tolist() == [0, 1, 2]
+    channels = torch.arange(3.0).view(1, 3, 1, 1)
+    assert merge_bands(channels, 2).flatten().tolist() == [1.0, 1.0]
+    assert merge_bands(channels, 1).flatten().tolist() == [1.0]
+    assert merge_bands(channels, 3) is channels
+
+
+def test_trust_is_alpha_ref_on_pixels(fresh_dir, random_dir):
+    """A fresh PLW gate outputs zeros, so alpha_ref = 0.5 exactly; none where the Ref is invalid."""
+    ref_valid = torch.ones(2, 1, 16, 16, dtype=torch.bool)
+    ref_valid[1, :, :, :5] = False
+    fresh = load(fresh_dir, steps=2).upscale(tiles(ref_valid=ref_valid)).trust
+    assert fresh.shape == (2, 1, 16, 16) and fresh.dtype == torch.float32
+    assert (fresh[ref_valid] == 0.5).all() and (fresh[~ref_valid] == 0).all()
+    trust = load(random_dir, steps=2).upscale(tiles()).trust
+    assert 0 <= trust.min() and trust.max() <= 1 and trust.std() > 0
+
+
+def test_rejects_tiles_it_cannot_take(random_dir):
+    upscaler = load(random_dir, steps=1)
+    with pytest.raises(ValueError, match="at most 3 bands"):
+        upscaler.upscale(tiles(c=4))
+    with pytest.raises(ValueError, match="multiple of the patch size 4"):
+        upscaler.upscale(tiles(size=18))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_with_bf16_autocast_matches_cpu(random_dir):
+    batch = tiles()
+    cpu = load(random_dir, steps=4, guidance=1.3).upscale(batch)
+    gpu_upscaler = make_upscaler(
+        UpscaleOptions(method="dsdit", weights=random_dir, device="cuda", steps=4, guidance=1.3)
+    )
+    assert gpu_upscaler.describe()["precision"] == "bf16-autocast"
+    gpu = gpu_upscaler.upscale(batch)
+    assert gpu.hr.device.type == "cpu" and gpu.hr.dtype == torch.float32 and gpu.trust.device.type == "cpu"
+    assert (gpu.hr - cpu.hr).abs().mean() < 0.05 * cpu.hr.abs().mean()
