@@ -41,13 +41,7 @@ def _root(
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"dsdit_geo_cli.{_name}")
-    except ModuleNotFoundError as _exc:  # command not written yet
-        if _exc.name != f"dsdit_geo_cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"dsdit_geo_cli.{_name}").register(app)
 
 
 def main() -> None:

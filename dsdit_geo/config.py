@@ -13,7 +13,7 @@ class UpscaleOptions:
     None means "the method's / the data's default".
     """
 
-    method: str = "hpf"
+    method: str = "dsdit"
     resolution: float | None = None  # default: the Ref's pixel size (in the target CRS)
     crs: str | None = None  # default: the Ref's CRS
     extent: tuple[float, float, float, float] | None = None  # (left, bottom, right, top), target CRS

@@ -32,6 +32,8 @@ def float_pair(tmp_path_factory, pair):
 
 
 def run(lr, ref, out, **kwargs):
+    """The pipeline with a fast deterministic method (hpf) unless the test names another."""
+    kwargs.setdefault("method", "hpf")
     return upscale_file(str(lr), str(ref), str(out), UpscaleOptions(quiet=True, **kwargs))
 
 

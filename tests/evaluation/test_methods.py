@@ -23,7 +23,7 @@ def test_default_methods():
 def test_overrides_map_onto_options():
     spec = parse_method("dsdit:guidance=1.2;steps=8;ref_scale_weak=0.5;seed=3;tile_px=64;overlap_px=16;weights=~/m/")
     assert spec.label.startswith("dsdit(w=1.2,steps=8,weak=0.5,seed=3,tile=64,overlap=16,weights=m")
-    base = UpscaleOptions(seed=7, device="cpu")
+    base = UpscaleOptions(method="hpf", seed=7, device="cpu")
     options = spec.options(base)
     assert (options.method, options.guidance, options.steps, options.ref_scale_weak) == ("dsdit", 1.2, 8, 0.5)
     assert (options.seed, options.tile_px, options.overlap_px, options.device) == (3, 64, 16, "cpu")
