@@ -73,7 +73,9 @@ def evaluate_cases(
     base = UpscaleOptions(seed=seed, device=device, batch_size=batch_size, overwrite=True, quiet=True,
                           progress=False)
     trust_by_label = preflight(specs, base, scale_list, perceptual)
-    metrics_device = _metrics_device(device)
+    from dsdit_geo.device import resolve_device  # torch loads only when evaluating
+
+    metrics_device = str(resolve_device(device))
     rows: list[RunRow] = []
     with ExitStack() as stack:
         root, remove_root = _work_root(workdir, keep)
@@ -205,14 +207,6 @@ def _prepare(case: Case, images, scale: int, folder: Path) -> PreparedCase:
         raise InputError(f"{case.case_id} x{scale}: {exc}") from None
     check_default_grid(prepared)
     return prepared
-
-
-def _metrics_device(device: str) -> str:
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _slug(text: str) -> str:

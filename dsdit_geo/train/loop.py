@@ -30,7 +30,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 
-from dsdit_geo.errors import OptionError
+from dsdit_geo.device import resolve_device
 from dsdit_geo.flow.parameterization import Parameterization, to_network
 from dsdit_geo.flow.path import add_noise, flow_matching_loss, sample_sigma
 from dsdit_geo.model.presets import build_model
@@ -39,7 +39,13 @@ from dsdit_geo.train import checkpoint as ckpt
 from dsdit_geo.train.config import CONFIG_NAME, TrainConfig, TrainingError
 from dsdit_geo.train.dataset import SampleGenerator
 from dsdit_geo.train.distributed import (
-    DistContext, any_across, barrier, broadcast_object, init_distributed, mean_across, shutdown,
+    DistContext,
+    any_across,
+    barrier,
+    broadcast_object,
+    init_distributed,
+    mean_across,
+    shutdown,
 )
 from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import DevBatch, load_records, make_dev_batch, make_loader, sample_config, step_seed
@@ -72,15 +78,6 @@ def resolve_config(base: TrainConfig | None, overrides: dict[str, Any], resume: 
             recorded = ckpt.load_checkpoint_config(latest)
             config = recorded.replace(**{**overrides, "name": config.name, "out_dir": config.out_dir})
     return config
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto -> cuda when available, else cpu; OptionError when CUDA is asked for but absent."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise OptionError(f"device {name} requested but CUDA is not available")
-    return torch.device(name)
 
 
 def lr_factor(config: TrainConfig) -> Callable[[int], float]:

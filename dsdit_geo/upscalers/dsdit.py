@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from dsdit_geo.config import UpscaleOptions
+from dsdit_geo.device import resolve_device
 from dsdit_geo.errors import ModelError, OptionError
 from dsdit_geo.flow.noise import position_keyed_noise
 from dsdit_geo.flow.parameterization import Parameterization, to_network
@@ -55,30 +56,6 @@ DEFAULT_REF_SCALE_WEAK = 0.0
 DEFAULT_TILE_PX = 128  # rounded up to a multiple of the patch size
 DEFAULT_OVERLAP_PX = 32
 T = TypeVar("T", int, float)
-
-
-def resolve_device(text: str | None) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cpu'; 'cuda' / 'cuda:N' (OptionError when that
-    device is not there)."""
-    text = (text or "auto").strip().lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError):
-        raise OptionError(f"--device must be auto, cpu, cuda or cuda:N, got {text!r}") from None
-    if device.type == "cpu":
-        return device
-    if device.type != "cuda":
-        raise OptionError(f"--device must be auto, cpu, cuda or cuda:N, got {text!r}")
-    if not torch.cuda.is_available():
-        raise OptionError(f"--device {text}: CUDA is not available here (use --device auto or cpu)")
-    count = torch.cuda.device_count()
-    if device.index is not None and device.index >= count:
-        raise OptionError(
-            f"--device {text}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
-        )
-    return device
 
 
 def autocast_dtype_for(device: torch.device) -> torch.dtype | None:
