@@ -43,6 +43,12 @@ def train(
         "--quiet", "-q", rich_help_panel=_RUN, help="No progress bar (the JSON-lines log is still written).")] = False,
     preset: Annotated[Optional[str], typer.Option(
         "--preset", rich_help_panel=_OPT, show_default="small", help="Model size: tiny, small, base, large.")] = None,
+    init_weights: Annotated[Optional[Path], typer.Option(
+        "--init-weights", rich_help_panel=_OPT, show_default=False,
+        help="Start from this model folder (save_pretrained, e.g. dsdit_geo/weights/default): fine-tuning.")] = None,
+    weak_ref_prob: Annotated[Optional[float], typer.Option(
+        "--weak-ref-prob", rich_help_panel=_OPT, show_default="0",
+        help="Share of samples trained with the Ref attention term off (autoguidance's weak pass).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", "-b", rich_help_panel=_OPT, show_default="8", help="Samples per step and process.")] = None,
     lr: Annotated[Optional[float], typer.Option(
@@ -72,6 +78,8 @@ def train(
             "checkpoint_every": checkpoint_every, "preset": preset, "batch_size": batch_size, "lr": lr,
             "data": data, "crop_px": crop_px, "device": device, "num_threads": num_threads,
             "workers": workers, "progress": False if quiet else None,
+            "init_weights": str(init_weights) if init_weights is not None else None,
+            "weak_ref_prob": weak_ref_prob,
         }
         base = TrainConfig.load(config) if config is not None else None
         settings = resolve_config(base, overrides, resume=resume)

@@ -32,6 +32,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from dsdit_geo.errors import OptionError
 from dsdit_geo.train.config import CONFIG_NAME, TrainConfig, TrainingError
 
 CHECKPOINTS = "checkpoints"
@@ -160,6 +161,30 @@ def load_weights(model: nn.Module, folder: Path | str) -> None:
         raise TrainingError(f"checkpoint weights missing: {path}")
     device = next(model.parameters()).device
     model.load_state_dict(load_file(str(path), device=str(device)), strict=True)
+
+
+def load_init_weights(model: nn.Module, folder: Path | str) -> None:
+    """Start a run from a `save_pretrained` folder (fine-tuning): OptionError when the folder
+    is not a model or its config differs from `model`'s (preset + model overrides)."""
+    folder = Path(folder)
+    config_path = folder / "config.json"
+    if not config_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise OptionError(f"init_weights: {folder} is not a model folder (config.json + {WEIGHTS_FILE})")
+    try:
+        theirs = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise OptionError(f"init_weights: {config_path} is not valid JSON ({exc})") from None
+    mine = dict(model.config)
+    differ = sorted(k for k in mine if not k.startswith("_") and _jsonable(mine[k]) != theirs.get(k))
+    if differ:
+        raise OptionError(f"init_weights: {folder} has another model config ({', '.join(differ)}); "
+                          "set the same preset and model settings")
+    load_weights(model, folder)
+
+
+def _jsonable(value: Any) -> Any:
+    """A config value as JSON reads it back (tuples become lists)."""
+    return json.loads(json.dumps(value))
 
 
 def load_trainer_state(checkpoint: Path | str) -> dict[str, Any]:

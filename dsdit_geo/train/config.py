@@ -45,14 +45,18 @@ class TrainConfig:
     """One training run. Paths are strings (JSON); tuples are written as lists.
 
     Run:   name, out_dir (the run lives in out_dir/name), steps, seed.
-    Model: preset + model overrides (DSDiTTransformer config keys).
+    Model: preset + model overrides (DSDiTTransformer config keys); init_weights: a
+           save_pretrained folder whose weights start the run (fine-tuning; its config must be
+           the one preset + overrides give).
     Data:  data (None = the shared data root; or a root, gt/ref folder or pairs CSV), datasets
            (subset of a data root), dataset_weights, split_seed (dev split), crop_px,
            scale_range (LR/HR pixel-size ratio), unrelated_ref_prob.
     Optim: batch_size (per rank), lr, warmup_steps, lr_schedule (cosine | constant after the
            warmup), min_lr_ratio (cosine floor), weight_decay, betas, grad_clip (0 = off).
     EMA:   ema_decay, ema_warmup (decay_t = min(ema_decay, (1 + t) / (10 + t))).
-    Flow:  sigma_shift (logit-normal t, sigma = shift t / (1 + (shift - 1) t)).
+    Flow:  sigma_shift (logit-normal t, sigma = shift t / (1 + (shift - 1) t)); weak_ref_prob:
+           share of samples trained with the Ref attention term off (lambda = 0, the weak pass
+           of autoguidance), so that the weak pass is one the model has learned.
     Monitoring: checkpoint_every, keep_last (0 = keep all), log_every, dev_every (0 = off),
            dev_batch_size (fixed dev batch: fixed sigma grid, fixed noise, EMA weights), progress.
     Hardware: device (auto | cpu | cuda | cuda:N), autocast (bf16 on CUDA only), num_threads
@@ -65,6 +69,7 @@ class TrainConfig:
     seed: int = 0
     preset: str = "small"
     model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL_OVERRIDES))
+    init_weights: str | None = None
     data: str | None = None
     datasets: list[str] | None = None
     dataset_weights: dict[str, float] | None = None
@@ -83,6 +88,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     ema_warmup: bool = True
     sigma_shift: float = 3.0
+    weak_ref_prob: float = 0.0
     checkpoint_every: int = 500
     keep_last: int = 3
     log_every: int = 10
@@ -188,7 +194,7 @@ class TrainConfig:
             value = getattr(self, key)
             check(isinstance(value, int) and not isinstance(value, bool), f"{key} must be an integer, got {value!r}")
         floats = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "sigma_shift",
-                  "unrelated_ref_prob")
+                  "unrelated_ref_prob", "weak_ref_prob")
         for key in floats:
             value = getattr(self, key)
             check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
@@ -206,6 +212,9 @@ class TrainConfig:
         lo, hi = self.scale_range
         check(1.0 < lo <= hi, f"scale_range must satisfy 1 < low <= high, got {list(self.scale_range)}")
         check(0.0 <= self.unrelated_ref_prob <= 1.0, f"unrelated_ref_prob must be in [0, 1], got {self.unrelated_ref_prob}")
+        check(0.0 <= self.weak_ref_prob < 1.0, f"weak_ref_prob must be in [0, 1), got {self.weak_ref_prob}")
+        check(self.init_weights is None or (isinstance(self.init_weights, str) and self.init_weights.strip() != ""),
+              f"init_weights must be a folder path, got {self.init_weights!r}")
         check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         check(self.lr > 0, f"lr must be positive, got {self.lr}")
         check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")

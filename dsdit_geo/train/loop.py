@@ -4,7 +4,8 @@ One optimisation step s on rank r:
     batch   = samples batch_indices(s, B, r, world)          (pure functions of (seed, index))
     x0      = encode_target(hr, lr_hr)                        (B, 3, H, W) network space
     sigma, eps drawn from torch generators seeded by (seed, s, r)
-    v       = model(x_t = (1 - sigma) x0 + sigma eps, 2 lr_hr - 1, 2 ref - 1, sigma, scale)
+    lambda  = 0 with probability weak_ref_prob, else 1        (per sample, seeded by (seed, s, r))
+    v       = model(x_t = (1 - sigma) x0 + sigma eps, 2 lr_hr - 1, 2 ref - 1, sigma, scale, lambda)
     loss    = mean over valid pixels of (v - (eps - x0))^2
 then gradient clipping, AdamW, the LR schedule and the EMA update. Every random draw of a step
 is a function of its step number, so a checkpoint (weights, EMA, optimizer, scheduler, step)
@@ -116,6 +117,17 @@ def draw_noise(seed: int, step: int, rank: int, shape: torch.Size, shift: float,
     return sigma, torch.randn(shape, generator=dev_gen, dtype=torch.float32, device=device)
 
 
+def draw_ref_scale(seed: int, step: int, rank: int, batch: int, weak_prob: float,
+                   device: torch.device) -> torch.Tensor | None:
+    """lambda (B,) of step `step` on rank `rank`: 0 (weak pass) with probability `weak_prob`,
+    else 1; None when weak_prob is 0 (every sample strong, no draw)."""
+    if weak_prob <= 0:
+        return None
+    gen = torch.Generator().manual_seed(step_seed(seed, step, rank, stream=2))
+    weak = torch.rand(batch, generator=gen) < weak_prob
+    return (~weak).float().to(device)
+
+
 def _ignore_sigint(_worker_id: int) -> None:
     """DataLoader workers leave Ctrl-C to the main process (which saves a checkpoint first)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -149,6 +161,8 @@ class Trainer:
             self.dev_batch = make_dev_batch(config, dev, train)
 
         self.model = build_model(config.preset, seed=config.seed, **config.model).to(self.device)
+        if config.init_weights is not None:
+            ckpt.load_init_weights(self.model, config.init_weights)  # a resume overwrites them
         self.param = Parameterization.from_config(self.model.config)
         self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
         self.optimizer = make_optimizer(self.model, config, fused=self.device.type in ("cuda", "cpu"))
@@ -204,13 +218,15 @@ class Trainer:
 
     def _loss(self, net: torch.nn.Module, hr: torch.Tensor, lr_hr: torch.Tensor, ref: torch.Tensor,
               scale: torch.Tensor, valid: torch.Tensor, sigma: torch.Tensor,
-              noise: torch.Tensor) -> torch.Tensor:
-        """Flow-matching loss of `net` on one batch (all (B, ...) tensors on the device)."""
+              noise: torch.Tensor, ref_scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Flow-matching loss of `net` on one batch (all (B, ...) tensors on the device);
+        ref_scale (B,) lambda per sample (None: 1)."""
         x0 = self.param.encode(hr, lr_hr)
         x_t = add_noise(x0, noise, sigma)
         cond = scale if self.model.config.scale_conditioning else None
+        lam = 1.0 if ref_scale is None else ref_scale
         with self._autocast():
-            velocity = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond).velocity
+            velocity = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond, ref_scale=lam).velocity
         return flow_matching_loss(velocity, x0, noise, mask=valid > 0.5)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,8 +236,10 @@ class Trainer:
         t = {k: batch[k].to(dev, non_blocking=True) for k in ("hr", "lr_hr", "ref", "scale", "valid")}
         sigma, noise = draw_noise(self.config.seed, self.step, self.dist.rank, t["hr"].shape,
                                   self.config.sigma_shift, dev)
+        ref_scale = draw_ref_scale(self.config.seed, self.step, self.dist.rank, t["hr"].shape[0],
+                                   self.config.weak_ref_prob, dev)
         self.net.train()
-        loss = self._loss(self.net, sigma=sigma, noise=noise, **t)
+        loss = self._loss(self.net, sigma=sigma, noise=noise, ref_scale=ref_scale, **t)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")

@@ -65,12 +65,21 @@ def test_cli_trains_and_exports_a_loadable_model(pairs: Path, tmp_path: Path) ->
     refused = runner.invoke(app, _args(pairs, tmp_path, "--no-resume"))
     assert refused.exit_code == 1 and "already holds checkpoints" in refused.output
 
+    # fine-tune: a new run starting from that model, with the weak pass trained
+    tuned = runner.invoke(app, [*_args(pairs, tmp_path, "--init-weights", str(final), "--weak-ref-prob", "0.2"),
+                                "--name", "tuned"])
+    assert tuned.exit_code == 0, tuned.output
+    recorded = json.loads((tmp_path / "tuned" / "final" / "train_config.json").read_text())
+    assert recorded["init_weights"] == str(final) and recorded["weak_ref_prob"] == 0.2
+
 
 @pytest.mark.parametrize("extra, message", [
     (["--data", "/nonexistent/folder"], "training data not found: /nonexistent/folder"),
     (["--crop-px", "30"], "crop_px must be a positive multiple of the patch size 4"),
     (["--preset", "giant"], "unknown preset 'giant'"),
     (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N"),
+    (["--weak-ref-prob", "1.5"], "weak_ref_prob must be in [0, 1)"),
+    (["--init-weights", "/nonexistent/model"], "init_weights: /nonexistent/model is not a model folder"),
 ])
 def test_cli_bad_input_is_one_line(pairs: Path, tmp_path: Path, extra: list[str], message: str) -> None:
     result = runner.invoke(app, _args(pairs, tmp_path, *extra))

@@ -18,7 +18,7 @@ from dsdit_geo.train import checkpoint as ckpt
 from dsdit_geo.train.config import TrainConfig, TrainingError
 from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import step_seed
-from dsdit_geo.train.loop import Trainer, draw_noise, lr_factor, resolve_config, train
+from dsdit_geo.train.loop import Trainer, draw_noise, draw_ref_scale, lr_factor, resolve_config, train
 
 
 def write_pairs(root: Path, n: int = 4, size: int = 80, seed: int = 0) -> Path:
@@ -89,19 +89,20 @@ def _tensors(run_dir: Path, step: int) -> dict[str, torch.Tensor]:
 
 
 def test_resume_after_sigint_equals_an_uninterrupted_run(pairs: Path, tmp_path: Path) -> None:
-    straight = train(tiny_config(pairs, tmp_path / "a"))
+    # with weak_ref_prob the per-sample lambda draws must resume exactly too
+    straight = train(tiny_config(pairs, tmp_path / "a", weak_ref_prob=0.5))
     assert not straight.interrupted and straight.step == 6
 
     def interrupt(trainer: Trainer, step: int) -> None:
         if step == 4:
             signal.raise_signal(signal.SIGINT)  # the real handler: finish the step, checkpoint, stop
 
-    first = train(tiny_config(pairs, tmp_path / "b"), callback=interrupt)
+    first = train(tiny_config(pairs, tmp_path / "b", weak_ref_prob=0.5), callback=interrupt)
     assert first.interrupted and first.step == 4 and first.final_dir is None
     assert first.checkpoint.name == ckpt.step_name(4)
     assert signal.getsignal(signal.SIGINT) is not None  # handlers restored
     # resume with a DataLoader worker process: samples are pure functions of their index
-    second = train(tiny_config(pairs, tmp_path / "b", workers=1))
+    second = train(tiny_config(pairs, tmp_path / "b", workers=1, weak_ref_prob=0.5))
     assert not second.interrupted and second.step == 6 and second.final_dir is not None
 
     a, b = _tensors(straight.run_dir, 6), _tensors(second.run_dir, 6)
@@ -140,6 +141,35 @@ def test_step_draws_are_pure_functions_of_seed_step_rank() -> None:
     assert not torch.equal(n1, n3)
     assert ((s1 > 0) & (s1 < 1)).all()
     assert step_seed(0, 1, 0) != step_seed(0, 0, 1) and 0 <= step_seed(7, 7, 7) < 2**63
+
+
+def test_weak_pass_draws_are_seeded_and_have_the_asked_share() -> None:
+    cpu = torch.device("cpu")
+    assert draw_ref_scale(0, 5, 0, 8, 0.0, cpu) is None  # no weak pass: lambda 1, nothing drawn
+    a, b = draw_ref_scale(0, 5, 0, 8, 0.3, cpu), draw_ref_scale(0, 5, 0, 8, 0.3, cpu)
+    assert torch.equal(a, b) and set(a.tolist()) <= {0.0, 1.0}
+    lam = torch.cat([draw_ref_scale(0, s, 0, 64, 0.3, cpu) for s in range(50)])
+    assert abs(float((lam == 0).float().mean()) - 0.3) < 0.03
+    # its own stream: the noise of the same step does not change when the weak pass is on
+    assert not torch.equal(draw_ref_scale(0, 5, 0, 64, 0.5, cpu), draw_ref_scale(0, 6, 0, 64, 0.5, cpu))
+
+
+def test_init_weights_start_a_run_from_a_model_folder(pairs: Path, tmp_path: Path) -> None:
+    first = train(tiny_config(pairs, tmp_path, name="first", steps=2, dev_every=0))
+    weights = load_file(str(first.final_dir / ckpt.WEIGHTS_FILE))
+    tuned = Trainer(tiny_config(pairs, tmp_path, name="tuned", init_weights=str(first.final_dir),
+                                weak_ref_prob=0.25))
+    for key, value in tuned.model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+    for key, value in tuned.ema.model.state_dict().items():
+        assert torch.equal(value, weights[key]), key  # the EMA starts from them too
+    fresh = Trainer(tiny_config(pairs, tmp_path, name="fresh"))
+    assert any(not torch.equal(v, weights[k]) for k, v in fresh.model.state_dict().items())
+    with pytest.raises(OptionError, match="another model config"):
+        Trainer(tiny_config(pairs, tmp_path, name="other", init_weights=str(first.final_dir),
+                            model={"prediction": "image"}))
+    with pytest.raises(OptionError, match="not a model folder"):
+        Trainer(tiny_config(pairs, tmp_path, name="none", init_weights=str(tmp_path / "nowhere")))
 
 
 def test_lr_schedule_warmup_then_cosine_or_constant() -> None:
