@@ -32,8 +32,9 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from dsdit_geo.errors import OptionError
+from dsdit_geo.errors import ModelError, OptionError
 from dsdit_geo.train.config import CONFIG_NAME, TrainConfig, TrainingError
+from dsdit_geo.weights import read_model_config, resolve_weights_dir
 
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
@@ -165,15 +166,11 @@ def load_weights(model: nn.Module, folder: Path | str) -> None:
 
 def load_init_weights(model: nn.Module, folder: Path | str) -> None:
     """Start a run from a `save_pretrained` folder (fine-tuning): OptionError when the folder
-    is not a model or its config differs from `model`'s (preset + model overrides)."""
-    folder = Path(folder)
-    config_path = folder / "config.json"
-    if not config_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
-        raise OptionError(f"init_weights: {folder} is not a model folder (config.json + {WEIGHTS_FILE})")
+    is not a DS-DiT model or its config differs from `model`'s (preset + model overrides)."""
     try:
-        theirs = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise OptionError(f"init_weights: {config_path} is not valid JSON ({exc})") from None
+        theirs = read_model_config(resolve_weights_dir(folder))
+    except ModelError as exc:
+        raise OptionError(f"init_weights: {folder} is not a model folder ({exc})") from None
     mine = dict(model.config)
     differ = sorted(k for k in mine if not k.startswith("_") and _jsonable(mine[k]) != theirs.get(k))
     if differ:
