@@ -142,6 +142,7 @@ def batch(
     steps: opt.StepsOpt = D.steps,
     guidance: opt.GuidanceOpt = D.guidance,
     ref_scale_weak: opt.RefScaleWeakOpt = D.ref_scale_weak,
+    guide: opt.GuideOpt = D.guide,
 ) -> None:
     with user_errors():
         options = opt.build_upscale_options(
@@ -164,6 +165,7 @@ def batch(
             steps=steps,
             guidance=guidance,
             ref_scale_weak=ref_scale_weak,
+            guide=guide,
         )
         from dsdit_geo.batch import load_manifest, run_batch  # heavy: only when running
 

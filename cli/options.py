@@ -169,6 +169,17 @@ RefScaleWeakOpt = Annotated[
         help="λ of the weak (guiding) pass: scales its Ref-attention term.",
     ),
 ]
+GuideOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--guide",
+        rich_help_panel=_DSDIT,
+        metavar="DIR|self",
+        show_default="the model's",
+        help="Autoguidance's weak model: a smaller model folder, or 'self' (the model with its "
+        "Ref attention scaled by λ).",
+    ),
+]
 
 
 def parse_band_list(text: str | None, flag: str) -> list[int] | None:
@@ -220,6 +231,7 @@ def build_upscale_options(
     steps: int | None,
     guidance: float | None,
     ref_scale_weak: float | None,
+    guide: str | None = None,
 ) -> UpscaleOptions:
     """The parsed CLI values as UpscaleOptions (range checks happen in the pipeline)."""
     return UpscaleOptions(
@@ -242,6 +254,7 @@ def build_upscale_options(
         steps=steps,
         guidance=guidance,
         ref_scale_weak=ref_scale_weak,
+        guide=guide,
     )
 
 

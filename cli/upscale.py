@@ -46,6 +46,7 @@ def upscale(
     steps: opt.StepsOpt = D.steps,
     guidance: opt.GuidanceOpt = D.guidance,
     ref_scale_weak: opt.RefScaleWeakOpt = D.ref_scale_weak,
+    guide: opt.GuideOpt = D.guide,
 ) -> None:
     """Super-resolve LR to the Ref's resolution over LR ∩ Ref and write a Cloud-Optimized GeoTIFF
     in the LR's units and dtype (nodata kept)."""
@@ -70,6 +71,7 @@ def upscale(
             steps=steps,
             guidance=guidance,
             ref_scale_weak=ref_scale_weak,
+            guide=guide,
         )
         from dsdit_geo.pipeline import upscale_file  # heavy (torch, rasterio): only when running
 

@@ -32,6 +32,7 @@ class UpscaleOptions:
     steps: int | None = None
     guidance: float | None = None
     ref_scale_weak: float | None = None  # None: the model folder's inference.json, else 0
+    guide: str | None = None  # autoguidance weak model: a folder or "self"; None: inference.json
     trust_map: str | None = None  # also write the blended alpha_ref (float32 COG) here
     # Output encoding
     compress: str = "deflate"  # deflate | zstd | lzw

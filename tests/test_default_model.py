@@ -8,26 +8,26 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from dsdit_geo_cli.app import app
 from rio_cogeo.cogeo import cog_validate
 from typer.testing import CliRunner
 
+from dsdit_geo.upscalers.dsdit import check_guide
 from dsdit_geo.weights import (
     CONFIG_FILE,
-    INFERENCE_FILE,
-    WEIGHTS_FILE,
     default_weights_dir,
     load_model,
     read_inference_defaults,
+    resolve_guide_dir,
 )
-from dsdit_geo_cli.app import app
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
-MAX_WEIGHTS_BYTES = 40 * 1024 * 1024
+MAX_WEIGHTS_BYTES = 40_000_000  # 40 MB, the model and its autoguidance guide together
 
 
 def test_bundled_model_is_small_documented_and_loads():
     folder = default_weights_dir()
-    assert (folder / WEIGHTS_FILE).stat().st_size <= MAX_WEIGHTS_BYTES
+    assert sum(p.stat().st_size for p in folder.rglob("*.safetensors")) <= MAX_WEIGHTS_BYTES
     card = (folder / "MODEL_CARD.md").read_text()
     for heading in ("## Data", "## Training", "## Dev-split scores"):
         assert heading in card
@@ -37,6 +37,18 @@ def test_bundled_model_is_small_documented_and_loads():
     assert recommended.steps is not None and recommended.guidance is not None
     model = load_model(folder)
     assert sum(p.numel() for p in model.parameters()) * 4 <= MAX_WEIGHTS_BYTES
+
+
+def test_bundled_guide_fits_the_model_and_is_used_by_default():
+    """The recommended autoguidance runs the bundled guide model as the weak pass."""
+    folder = default_weights_dir()
+    recommended = read_inference_defaults(folder)
+    assert recommended.guidance is not None and recommended.guidance > 1
+    guide_folder = resolve_guide_dir(None, folder)
+    assert guide_folder is not None and guide_folder.parent == folder
+    model, guide = load_model(folder), load_model(guide_folder)
+    check_guide(model, guide, guide_folder.name)
+    assert sum(p.numel() for p in guide.parameters()) < sum(p.numel() for p in model.parameters()) / 10
 
 
 def test_default_upscale_of_the_sample_is_a_valid_cog(tmp_path):
@@ -53,6 +65,7 @@ def test_default_upscale_of_the_sample_is_a_valid_cog(tmp_path):
           rasterio.open(SAMPLE / "lr.tif") as lr, rasterio.open(SAMPLE / "ref.tif") as ref):
         tags = ds.tags()
         assert tags["method"] == "dsdit" and tags["method_weights"] == "default"
+        assert tags["method_guide"] == "guide" and float(tags["method_guidance"]) > 1
         assert ds.crs == ref.crs  # the default output grid is the Ref's
         assert (ds.dtypes, ds.nodata, ds.count) == (lr.dtypes, lr.nodata, lr.count)
         assert (ds.transform, ds.shape) == (ref_ds.transform, ref_ds.shape)

@@ -52,6 +52,7 @@ OVERRIDES: dict[str, Override] = {
     "guidance": Override(_float, "w"),
     "ref_scale_weak": Override(_float, "weak"),
     "weights": Override(lambda text: os.path.expanduser(text), "weights"),
+    "guide": Override(lambda text: text if text == "self" else os.path.expanduser(text), "guide"),
     "seed": Override(int, "seed"),
     "tile_px": Override(_positive_int, "tile"),
     "overlap_px": Override(_positive_int, "overlap"),
@@ -86,7 +87,7 @@ class MethodSpec:
 
 
 def _show(value: object, key: str) -> str:
-    if key == "weights":
+    if key in ("weights", "guide"):
         return os.path.basename(str(value).rstrip("/")) or str(value)
     if isinstance(value, float):
         return f"{value:g}"

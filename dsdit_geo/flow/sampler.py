@@ -5,7 +5,10 @@ velocity_fn(x (B', C, H, W), sigma (B',), ref_scale (B',)) returns the velocity 
 or (velocity, trust | None), or a ``DSDiTOutput``. With guidance w != 1 the sampler calls it
 ONCE per step on a doubled batch [x; x] with ref_scale [1 ... 1, lambda_weak ...] and uses
 ``v = v_weak + w (v_strong - v_weak)``; with w == 1 it calls it once per step on x with
-ref_scale 1 (no weak pass). ``make_velocity_fn`` adapts a DSDiTTransformer and its conditions.
+ref_scale 1 (no weak pass). A separate ``weak_velocity_fn`` (a smaller, less-trained guide model:
+Karras et al. 2024, "Guiding a diffusion model with a bad version of itself") makes the weak
+pass instead: then each guided step is one call of each function on x (strong with ref_scale 1,
+weak with lambda_weak). ``make_velocity_fn`` adapts a DSDiTTransformer and its conditions.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ def sample_euler(
     shift: float = 3.0,
     sigmas: torch.Tensor | None = None,
     callback: Callable[[int, int], None] | None = None,
+    weak_velocity_fn: VelocityFn | None = None,
 ) -> SampleResult:
     """Integrate dx/dsigma = v from sigma = 1 (x = noise) to sigma = 0 with Euler steps
     ``x <- x + (sigma_next - sigma) v``.
@@ -71,6 +75,8 @@ def sample_euler(
     the state x (float32 usually). guidance w: autoguidance weight (1 = off, one call per
     step); ref_scale_weak: lambda of the weak pass. sigmas: optional explicit decreasing
     schedule from 1 to 0 (overrides steps/shift). callback(step, steps) after each step.
+    weak_velocity_fn: the weak pass's own function (a guide model); None: velocity_fn at
+    lambda_weak, batched with the strong pass. Unused when guidance is 1.
     """
     if sigmas is None:
         sig = flow_sigmas(steps, shift)
@@ -82,20 +88,25 @@ def sample_euler(
     x = noise.clone() if noise.is_floating_point() else noise.float()
     b, dev = x.shape[0], x.device
     guided = float(guidance) != 1.0
+    batched = guided and weak_velocity_fn is None  # strong and weak in one call of 2B
     lam = torch.ones(b, device=dev)
-    if guided:
-        lam = torch.cat([lam, torch.full((b,), float(ref_scale_weak), device=dev)])
+    lam_weak = torch.full((b,), float(ref_scale_weak), device=dev)
+    if batched:
+        lam = torch.cat([lam, lam_weak])
     trust_sum: torch.Tensor | None = None
     for i in range(n):
         s, s_next = float(sig[i]), float(sig[i + 1])
-        xin = torch.cat([x, x]) if guided else x
+        xin = torch.cat([x, x]) if batched else x
         sigma = torch.full((xin.shape[0],), s, device=dev, dtype=x.dtype)
         v, trust = _unpack(velocity_fn(xin, sigma, lam))
         v = v.to(x.dtype)
-        if guided:
-            v_strong, v_weak = v[:b], v[b:]
-            v = v_weak + float(guidance) * (v_strong - v_weak)
+        if batched:
+            v, v_weak = v[:b], v[b:]
             trust = None if trust is None else trust[:b]
+        elif guided:
+            v_weak = _unpack(weak_velocity_fn(x, sigma, lam_weak))[0].to(x.dtype)
+        if guided:
+            v = v_weak + float(guidance) * (v - v_weak)
         x = x + (s_next - s) * v
         if trust is not None:
             trust_sum = trust.float() if trust_sum is None else trust_sum + trust.float()

@@ -10,7 +10,9 @@ For each batch of model-range tiles (B, C, H, W) on the HR grid:
 3. ``sample_euler`` integrates the model's velocity from sigma 1 to 0 in ``steps`` Euler steps
    with autoguidance weight w (``guidance``): w == 1 is one forward of B per step (lambda 1);
    w != 1 is ONE forward of 2B per step, strong (lambda 1) and weak (lambda ``ref_scale_weak``)
-   together. Scale-conditioned models get ``batch.scale``;
+   together; with a guide model (``guide``: a smaller, less-trained DS-DiT, Karras et al. 2024)
+   the weak pass is the guide's forward of B at lambda ``ref_scale_weak`` instead.
+   Scale-conditioned models get ``batch.scale``;
 4. the generated x0 is decoded (image or residual parameterisation, from the model config) back
    to the model range;
 5. trust = alpha_ref of the strong pass, averaged over blocks and steps, (B, 1, H/p, W/p),
@@ -22,6 +24,8 @@ For each batch of model-range tiles (B, C, H, W) on the HR grid:
 Settings: explicit options > the model folder's ``inference.json`` > the constants below.
 ``DEFAULT_STEPS`` 8 and ``DEFAULT_GUIDANCE`` 1.0 (no weak pass) keep the sample scene under a
 minute on 2 CPU cores with the ``small`` preset; the paper uses 40 steps and w = 1.1-1.2.
+lambda_weak defaults to 0 (the paper: the weak pass without its Ref attention term), for the
+model itself and for a guide model alike.
 
 The model runs in fp32, in inference mode, on ``options.device`` (``auto``: CUDA when available)
 with bf16 autocast on CUDA only; tiles come and go as float32 CPU tensors.
@@ -48,11 +52,19 @@ from dsdit_geo.flow.sampler import make_velocity_fn, sample_euler
 from dsdit_geo.model.presets import PRESETS
 from dsdit_geo.model.transformer import DSDiTTransformer
 from dsdit_geo.upscalers.base import TileBatch, TileResult
-from dsdit_geo.weights import InferenceDefaults, load_model, read_inference_defaults, resolve_weights_dir
+from dsdit_geo.weights import (
+    SELF_GUIDE,
+    InferenceDefaults,
+    load_model,
+    read_inference_defaults,
+    resolve_guide_dir,
+    resolve_weights_dir,
+)
 
 DEFAULT_STEPS = 8
 DEFAULT_GUIDANCE = 1.0
-DEFAULT_REF_SCALE_WEAK = 0.0
+DEFAULT_REF_SCALE_WEAK = 0.0  # the weak pass runs without its Ref attention term
+GUIDE_MATCH_KEYS = ("in_channels", "prediction", "residual_scale", "scale_conditioning")
 DEFAULT_TILE_PX = 128  # rounded up to a multiple of the patch size
 DEFAULT_OVERLAP_PX = 32
 T = TypeVar("T", int, float)
@@ -104,6 +116,22 @@ def preset_name(config: dict) -> str:
     return "custom"
 
 
+def check_guide(model: DSDiTTransformer, guide: DSDiTTransformer, guide_name: str) -> None:
+    """ModelError unless ``guide`` can make the weak pass of ``model``: same channels,
+    parameterisation and scale conditioning, and a patch size dividing the model's."""
+    differ = [k for k in GUIDE_MATCH_KEYS if model.config[k] != guide.config[k]]
+    if model.config.prediction != "residual" and "residual_scale" in differ:
+        differ.remove("residual_scale")  # unused by image prediction
+    if differ:
+        shown = ", ".join(f"{k} {guide.config[k]!r} vs {model.config[k]!r}" for k in differ)
+        raise ModelError(f"guide {guide_name} does not fit the model ({shown})")
+    if int(model.config.patch_size) % int(guide.config.patch_size):
+        raise ModelError(
+            f"guide {guide_name} has patch size {guide.config.patch_size}, which does not divide "
+            f"the model's {model.config.patch_size}"
+        )
+
+
 def _check_sampling(steps: int, guidance: float, ref_scale_weak: float) -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise OptionError(f"--steps must be at least 1, got {steps}")
@@ -119,7 +147,8 @@ class DSDiTUpscaler:
     model: a DSDiTTransformer (moved to ``device``, eval, no grad). steps, guidance (w),
     ref_scale_weak (lambda of the weak pass), seed (position-keyed noise). tile_px / overlap_px:
     defaults when the user gives none (tile rounded up to a multiple of the patch size).
-    weights_name: the model folder's name, recorded in the tags.
+    weights_name: the model folder's name, recorded in the tags. guide: the weak pass's own
+    model (None: the model itself at lambda ref_scale_weak); guide_name: its name for the tags.
     """
 
     name = "dsdit"
@@ -137,10 +166,18 @@ class DSDiTUpscaler:
         tile_px: int = DEFAULT_TILE_PX,
         overlap_px: int = DEFAULT_OVERLAP_PX,
         weights_name: str = "",
+        guide: DSDiTTransformer | None = None,
+        guide_name: str = "",
     ) -> None:
         _check_sampling(steps, float(guidance), float(ref_scale_weak))
         self.device = torch.device(device)
         self.model = model.to(self.device).eval().requires_grad_(False)
+        self.guide = None
+        self.guide_name = SELF_GUIDE
+        if guide is not None:
+            self.guide_name = guide_name or "guide"
+            check_guide(model, guide, self.guide_name)
+            self.guide = guide.to(self.device).eval().requires_grad_(False)
         config = model.config
         self.patch_px = int(config.patch_size)
         self.tile_multiple_px = self.patch_px
@@ -167,9 +204,13 @@ class DSDiTUpscaler:
         steps = _pick(options.steps, recommended.steps, DEFAULT_STEPS)
         guidance = _pick(options.guidance, recommended.guidance, DEFAULT_GUIDANCE)
         ref_scale_weak = _pick(options.ref_scale_weak, recommended.ref_scale_weak, DEFAULT_REF_SCALE_WEAK)
+        guide_folder = resolve_guide_dir(options.guide, folder)
         _check_sampling(steps, float(guidance), float(ref_scale_weak))  # before a slow load
         device = resolve_device(options.device)
         model = load_model(folder)
+        guide = None
+        if guide_folder is not None and float(guidance) != 1.0:  # w = 1 never runs the weak pass
+            guide = load_model(guide_folder)
         tile_px, overlap_px = _tiling(recommended, int(model.config.patch_size), folder)
         upscaler = cls(
             model,
@@ -181,6 +222,8 @@ class DSDiTUpscaler:
             tile_px=tile_px,
             overlap_px=overlap_px,
             weights_name=folder.name,
+            guide=guide,
+            guide_name="" if guide_folder is None else _guide_label(guide_folder, folder),
         )
         if options.trust_map and not upscaler.provides_trust:
             raise ModelError(
@@ -206,17 +249,28 @@ class DSDiTUpscaler:
             self.seed, batch.origin_px, (n_channels, height, width), device=self.device
         )
         scale = torch.full((b,), float(batch.scale), device=self.device) if self.scale_conditioning else None
+        lr_net, ref_net = to_network(lr), to_network(ref)
         velocity_fn = make_velocity_fn(
             self.model,
-            to_network(lr),
-            to_network(ref),
+            lr_net,
+            ref_net,
             scale=scale,
             return_trust=self.provides_trust,
             autocast_dtype=self.autocast_dtype,
         )
+        weak_velocity_fn = None
+        if self.guide is not None:
+            weak_velocity_fn = make_velocity_fn(
+                self.guide, lr_net, ref_net, scale=scale, autocast_dtype=self.autocast_dtype
+            )
         with torch.inference_mode():
             result = sample_euler(
-                velocity_fn, noise, self.steps, guidance=self.guidance, ref_scale_weak=self.ref_scale_weak
+                velocity_fn,
+                noise,
+                self.steps,
+                guidance=self.guidance,
+                ref_scale_weak=self.ref_scale_weak,
+                weak_velocity_fn=weak_velocity_fn,
             )
             hr = merge_bands(self.parameterization.decode(result.sample.float(), lr), n_bands)
             trust = None
@@ -237,12 +291,21 @@ class DSDiTUpscaler:
             "steps": str(self.steps),
             "guidance": f"{self.guidance:g}",
             "ref_scale_weak": f"{self.ref_scale_weak:g}",
+            "guide": self.guide_name if self.guidance != 1.0 else "none",
             "weights": self.weights_name,
             "model_preset": preset_name(self._config),
             "model_config_sha256": config_hash(self._config),
             "model_prediction": self.parameterization.prediction,
             "precision": "bf16-autocast" if self.autocast_dtype is torch.bfloat16 else "fp32",
         }
+
+
+def _guide_label(guide_folder: Path, model_folder: Path) -> str:
+    """The guide's name in tags: its path inside the model folder, else its folder name."""
+    try:
+        return guide_folder.resolve().relative_to(model_folder.resolve()).as_posix()
+    except ValueError:
+        return guide_folder.name
 
 
 def _pick(option: T | None, recommended: T | None, default: T) -> T:

@@ -8,8 +8,9 @@ A model folder is what ``DSDiTTransformer.save_pretrained`` writes::
     MODEL_CARD.md                            optional: how it was trained and measured
 
 ``inference.json`` is a JSON object with any of ``steps`` (int >= 1), ``guidance`` (w, float),
-``ref_scale_weak`` (lambda of the weak pass, float >= 0), ``tile_px`` and ``overlap_px`` (HR px);
-other keys (notes, measurements) are ignored. Explicit options override it.
+``ref_scale_weak`` (lambda of the weak pass, float >= 0), ``guide`` (the autoguidance weak model:
+a model folder, relative to this folder or absolute, or ``"self"``), ``tile_px`` and
+``overlap_px`` (HR px); other keys (notes, measurements) are ignored. Explicit options override it.
 
 The bundled model lives in ``dsdit_geo/weights/default/`` (shipped as package data). Nothing
 here ever downloads: every path is local. Problems raise one-line ``ModelError``s.
@@ -35,6 +36,7 @@ WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 WEIGHTS_INDEX_FILE = WEIGHTS_FILE + ".index.json"
 INFERENCE_FILE = "inference.json"
 MODEL_CLASS = "DSDiTTransformer"
+SELF_GUIDE = "self"  # autoguidance's weak pass is the model itself (the paper's lambda_weak pass)
 
 
 def default_weights_dir() -> Path:
@@ -95,6 +97,7 @@ class InferenceDefaults:
     ref_scale_weak: float | None = None
     tile_px: int | None = None
     overlap_px: int | None = None
+    guide: str | None = None
 
 
 def _int_setting(data: dict[str, Any], key: str, minimum: int, path: Path) -> int | None:
@@ -117,6 +120,15 @@ def _float_setting(data: dict[str, Any], key: str, minimum: float | None, path: 
     return float(value)
 
 
+def _text_setting(data: dict[str, Any], key: str, path: Path) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ModelError(f"{path}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
 def read_inference_defaults(folder: Path) -> InferenceDefaults:
     """The settings in ``folder/inference.json`` (all None when the file is absent)."""
     path = folder / INFERENCE_FILE
@@ -129,11 +141,40 @@ def read_inference_defaults(folder: Path) -> InferenceDefaults:
         ref_scale_weak=_float_setting(data, "ref_scale_weak", 0.0, path),
         tile_px=_int_setting(data, "tile_px", 1, path),
         overlap_px=_int_setting(data, "overlap_px", 0, path),
+        guide=_text_setting(data, "guide", path),
     )
     tile_px, overlap_px = defaults.tile_px, defaults.overlap_px
     if tile_px is not None and overlap_px is not None and overlap_px >= tile_px:
         raise ModelError(f"{path}: overlap_px {overlap_px} must be below tile_px {tile_px}")
     return defaults
+
+
+def resolve_guide_dir(guide: str | os.PathLike[str] | None, model_folder: Path) -> Path | None:
+    """The autoguidance weak model's folder, or None for the model itself.
+
+    guide: an explicit ``--guide`` (a folder, or "self"); None: the ``guide`` of
+    ``model_folder/inference.json`` (relative paths are relative to ``model_folder``), else
+    the model itself. ModelError (prefixed with where the guide was named) when the folder is
+    not a DS-DiT model folder.
+    """
+    if guide is None:
+        recommended = read_inference_defaults(model_folder).guide
+        if recommended is None or recommended == SELF_GUIDE:
+            return None
+        path = Path(recommended)
+        folder = path if path.is_absolute() else model_folder / path
+        where = f"{model_folder / INFERENCE_FILE}: guide"
+    else:
+        if os.fspath(guide) == SELF_GUIDE:
+            return None
+        folder = Path(os.path.expanduser(os.fspath(guide)))
+        where = "--guide"
+    try:
+        folder = resolve_weights_dir(folder)
+        read_model_config(folder)
+        return folder
+    except ModelError as exc:
+        raise ModelError(f"{where}: {exc}") from None
 
 
 def load_model(folder: Path) -> DSDiTTransformer:
@@ -204,11 +245,13 @@ __all__ = [
     "CONFIG_FILE",
     "DEFAULT_WEIGHTS_DIR",
     "INFERENCE_FILE",
+    "SELF_GUIDE",
     "WEIGHTS_FILE",
     "InferenceDefaults",
     "default_weights_dir",
     "load_model",
     "read_inference_defaults",
     "read_model_config",
+    "resolve_guide_dir",
     "resolve_weights_dir",
 ]

@@ -162,6 +162,22 @@ def test_inference_json_defaults_and_flags_override_them(pair, tmp_path):
     assert tags["option_steps"] == "1" and tags["option_tile_px"] == "32"
 
 
+def test_guide_model_flag_runs_and_is_recorded(pair, model_dir, tmp_path):
+    """--guide DIR: the smaller model makes autoguidance's weak pass (tags say which); --guide
+    self is the model's own lambda_weak pass, a different result."""
+    guide = save_model(tmp_path / "guides" / "small-guide", hidden_dim=16, depth=1)
+    outs = {k: tmp_path / f"{k}.tif" for k in ("guide", "self")}
+    for key, value in (("guide", guide), ("self", "self")):
+        args = (*pair, outs[key], "-m", "dsdit", "--weights", model_dir, *FAST, "--guidance", "1.5", "--guide", value, "-q")
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    with rasterio.open(outs["guide"]) as a, rasterio.open(outs["self"]) as b:
+        assert a.tags()["method_guide"] == "small-guide" and a.tags()["method_ref_scale_weak"] == "0"
+        assert b.tags()["method_guide"] == "self" and b.tags()["method_ref_scale_weak"] == "0"
+        assert a.tags()["option_guide"] == guide
+        assert not np.array_equal(a.read(1), b.read(1))
+
+
 @pytest.fixture(scope="module")
 def bad_models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bad_models")
@@ -191,6 +207,8 @@ BAD = {
     ),
     "negative weak scale": (["--weights", "{model}", "--ref-scale-weak", "-1"], "--ref-scale-weak"),
     "no steps": (["--weights", "{model}", "--steps", "0"], "--steps must be at least 1"),
+    "missing guide": (["--weights", "{model}", "--guidance", "1.2", "--guide", "{missing}"], "--guide: model folder not found"),
+    "guide is another model": (["--weights", "{model}", "--guidance", "1.2", "--guide", "{other}"], "--guide: "),
     "no bundled model": ([], "no bundled model found; pass --weights DIR"),
 }
 

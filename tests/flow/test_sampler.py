@@ -127,3 +127,32 @@ def test_model_guidance_equals_separate_strong_and_weak_passes(randomize):
             v = model(x, lr, ref, torch.full((2,), float(sig[i])), scale=torch.tensor([4.0, 8.0])).velocity
             x = x + float(sig[i + 1] - sig[i]) * v
     assert torch.equal(plain.sample, x)
+
+
+@pytest.mark.parametrize("w,weak", [(1.2, 1.0), (1.5, 0.0)])
+def test_a_guide_function_makes_the_weak_pass(w, weak):
+    """weak_velocity_fn (a guide model) leads to b, the model to a: the guided ODE lands on
+    b + w (a - b); each step calls each function once on B samples, the guide at lambda_weak."""
+    g = torch.Generator().manual_seed(4)
+    a, b, noise = (torch.randn(2, 1, 4, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    strong_calls, weak_calls = [], []
+
+    def strong(x, sigma, lam):
+        strong_calls.append((x.shape[0], lam.clone()))
+        return _straight_line(a)(x, sigma, lam), torch.ones(x.shape[0], 1, 2, 2)
+
+    def guide(x, sigma, lam):
+        weak_calls.append((x.shape[0], lam.clone()))
+        return _straight_line(b)(x, sigma, lam)
+
+    out = sample_euler(strong, noise, 4, guidance=w, ref_scale_weak=weak, weak_velocity_fn=guide)
+    torch.testing.assert_close(out.sample, b + w * (a - b), atol=1e-12, rtol=0)
+    assert all(n == 2 and torch.equal(lam, torch.ones(2)) for n, lam in strong_calls)
+    assert len(strong_calls) == 4 and len(weak_calls) == 4
+    assert all(n == 2 and torch.equal(lam, torch.full((2,), weak)) for n, lam in weak_calls)
+    assert out.trust.shape == (2, 1, 2, 2)
+
+    weak_calls.clear()
+    plain = sample_euler(strong, noise, 4, guidance=1.0, weak_velocity_fn=guide)
+    assert weak_calls == []  # w = 1: the guide never runs
+    torch.testing.assert_close(plain.sample, a, atol=1e-12, rtol=0)

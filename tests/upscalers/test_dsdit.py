@@ -9,6 +9,7 @@ give every weight a seeded random value first.
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +17,9 @@ import torch
 from dsdit_geo import weights
 from dsdit_geo.config import UpscaleOptions
 from dsdit_geo.errors import ModelError, OptionError
+from dsdit_geo.flow import flow_sigmas
 from dsdit_geo.flow.noise import position_keyed_noise
+from dsdit_geo.flow.parameterization import Parameterization, to_network
 from dsdit_geo.model import build_model
 from dsdit_geo.upscalers import make_upscaler
 from dsdit_geo.upscalers.base import TileBatch, Upscaler, check_tile_px
@@ -410,3 +413,96 @@ def test_cuda_with_bf16_autocast_matches_cpu(random_dir):
     gpu = gpu_upscaler.upscale(batch)
     assert gpu.hr.device.type == "cpu" and gpu.hr.dtype == torch.float32 and gpu.trust.device.type == "cpu"
     assert (gpu.hr - cpu.hr).abs().mean() < 0.05 * cpu.hr.abs().mean()
+
+
+# -- autoguidance with a guide model ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guide_dir(tmp_path_factory):
+    """A smaller tiny-family model (hidden 16, one block) as the weak guide."""
+    return save_model(tmp_path_factory.mktemp("guide"), seed=5, hidden_dim=16, depth=1)
+
+
+def test_a_guide_model_makes_the_weak_pass(random_dir, guide_dir):
+    """Each step: one model forward of B at lambda 1 and one guide forward of B at lambda_weak;
+    the result is v_guide + w (v_model - v_guide) integrated."""
+    upscaler = load(random_dir, steps=3, guidance=1.5, guide=guide_dir, ref_scale_weak=0.25)
+    assert upscaler.guide is not None and upscaler.ref_scale_weak == 0.25
+    model_calls, guide_calls = CountingForward(upscaler.model), CountingForward(upscaler.guide)
+    upscaler.model.forward, upscaler.guide.forward = model_calls, guide_calls
+    batch = tiles(b=2)
+    hr = upscaler.upscale(batch).hr
+    assert len(model_calls.calls) == 3 and len(guide_calls.calls) == 3
+    assert all(n == 2 and torch.equal(lam, torch.ones(2)) for n, lam, _ in model_calls.calls)
+    assert all(n == 2 and torch.equal(torch.as_tensor(lam), torch.full((2,), 0.25)) for n, lam, _ in guide_calls.calls)
+
+    model, guide = load(random_dir).model, load(guide_dir).model
+    lr, ref = to_network(batch.lr_hr), to_network(batch.ref_hr)
+    x = position_keyed_noise(0, batch.origin_px, (3, 16, 16))
+    sig = flow_sigmas(3, 3.0)
+    scale = torch.full((2,), SCALE)
+    with torch.no_grad():
+        for i in range(3):
+            s = torch.full((2,), float(sig[i]))
+            v = model(x, lr, ref, s, scale=scale).velocity
+            v_weak = guide(x, lr, ref, s, scale=scale, ref_scale=0.25).velocity
+            x = x + float(sig[i + 1] - sig[i]) * (v_weak + 1.5 * (v - v_weak))
+    torch.testing.assert_close(hr, Parameterization.from_config(model.config).decode(x, batch.lr_hr), atol=1e-5, rtol=1e-5)
+    assert upscaler.describe()["guide"] == Path(guide_dir).name
+
+
+def test_guide_self_is_the_papers_weak_pass_and_guidance_one_skips_the_guide(random_dir, guide_dir):
+    batch = tiles(b=1)
+    own = load(random_dir, steps=2, guidance=1.5)
+    explicit_self = load(random_dir, steps=2, guidance=1.5, guide="self")
+    assert explicit_self.guide is None and explicit_self.ref_scale_weak == 0.0
+    assert explicit_self.describe()["guide"] == "self"
+    assert torch.equal(own.upscale(batch).hr, explicit_self.upscale(batch).hr)
+    guided = load(random_dir, steps=2, guidance=1.5, guide=guide_dir)
+    assert not torch.allclose(guided.upscale(batch).hr, own.upscale(batch).hr)
+    off = load(random_dir, steps=2, guidance=1.0, guide=guide_dir)
+    assert off.guide is None and off.describe()["guide"] == "none"  # w = 1: not even loaded
+    assert torch.equal(off.upscale(batch).hr, load(random_dir, steps=2).upscale(batch).hr)
+
+
+def test_inference_json_names_a_guide_inside_the_model_folder(tmp_path):
+    folder = tmp_path / "m"
+    save_model(folder, inference={"guidance": 1.25, "guide": "guide", "steps": 2})
+    save_model(folder / "guide", seed=3, hidden_dim=16, depth=1)
+    upscaler = load(folder)
+    assert upscaler.guide is not None and upscaler.guidance == 1.25 and upscaler.ref_scale_weak == 0.0
+    assert upscaler.describe()["guide"] == "guide"
+    assert load(folder, ref_scale_weak=0.5).ref_scale_weak == 0.5
+    lam_default = load(folder).upscale(tiles(b=1)).hr
+    assert not torch.allclose(lam_default, load(folder, ref_scale_weak=1.0).upscale(tiles(b=1)).hr)
+    own = load(folder, guide="self")
+    assert own.guide is None and own.ref_scale_weak == 0.0 and own.describe()["guide"] == "self"
+
+
+@pytest.mark.parametrize(
+    ("guide_overrides", "message"),
+    [
+        ({"prediction": "residual"}, r"does not fit the model \(prediction 'residual' vs 'image'\)"),
+        ({"in_channels": 4}, r"does not fit the model \(in_channels 4 vs 3\)"),
+        ({"scale_conditioning": False}, r"scale_conditioning False vs True"),
+        ({"patch_size": 8, "hidden_dim": 16}, "has patch size 8, which does not divide the model's 4"),
+    ],
+)
+def test_a_guide_that_does_not_fit_is_a_model_error(tmp_path, random_dir, guide_overrides, message):
+    other = save_model(tmp_path / "g", **guide_overrides)
+    with pytest.raises(ModelError, match=message) as info:
+        load(random_dir, guidance=1.5, guide=other)
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_guide_is_a_one_line_model_error(tmp_path, random_dir):
+    with pytest.raises(ModelError, match=r"^--guide: model folder not found: .*nope$"):
+        load(random_dir, guidance=1.5, guide=str(tmp_path / "nope"))
+    folder = tmp_path / "m"
+    save_model(folder, inference={"guidance": 1.5, "guide": "guide"})
+    with pytest.raises(ModelError, match=r"inference.json: guide: model folder not found: .*m/guide$"):
+        load(folder)
+    (folder / "inference.json").write_text('{"guide": 3}')
+    with pytest.raises(ModelError, match="guide must be a non-empty string, got 3"):
+        load(folder)
