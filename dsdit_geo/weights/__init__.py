@@ -169,6 +169,8 @@ def resolve_guide_dir(guide: str | os.PathLike[str] | None, model_folder: Path) 
             return None
         folder = Path(os.path.expanduser(os.fspath(guide)))
         where = "--guide"
+    if folder.is_file():
+        raise ModelError(f"{where}: must be a model folder (config.json + safetensors), got the file {folder}")
     try:
         folder = resolve_weights_dir(folder)
         read_model_config(folder)

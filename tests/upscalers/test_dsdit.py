@@ -503,6 +503,8 @@ def test_a_missing_guide_is_a_one_line_model_error(tmp_path, random_dir):
     save_model(folder, inference={"guidance": 1.5, "guide": "guide"})
     with pytest.raises(ModelError, match=r"inference.json: guide: model folder not found: .*m/guide$"):
         load(folder)
+    with pytest.raises(ModelError, match=r"^--guide: must be a model folder \(config.json \+ safetensors\), got the file"):
+        load(random_dir, guidance=1.5, guide=str(tmp_path / "m" / "inference.json"))
     (folder / "inference.json").write_text('{"guide": 3}')
     with pytest.raises(ModelError, match="guide must be a non-empty string, got 3"):
         load(folder)
