@@ -44,7 +44,7 @@ def test_bundled_guide_fits_the_model_and_is_used_by_default():
     folder = default_weights_dir()
     recommended = read_inference_defaults(folder)
     assert recommended.guidance is not None and recommended.guidance > 1
-    guide_folder = resolve_guide_dir(None, folder)
+    guide_folder = resolve_guide_dir(None, folder, recommended.guide)
     assert guide_folder is not None and guide_folder.parent == folder
     model, guide = load_model(folder), load_model(guide_folder)
     check_guide(model, guide, guide_folder.name)

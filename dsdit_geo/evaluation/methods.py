@@ -51,8 +51,8 @@ OVERRIDES: dict[str, Override] = {
     "steps": Override(_positive_int, "steps"),
     "guidance": Override(_float, "w"),
     "ref_scale_weak": Override(_float, "weak"),
-    "weights": Override(lambda text: os.path.expanduser(text), "weights"),
-    "guide": Override(lambda text: text if text == "self" else os.path.expanduser(text), "guide"),
+    "weights": Override(os.path.expanduser, "weights"),
+    "guide": Override(os.path.expanduser, "guide"),  # a folder, or "self" (left as it is)
     "seed": Override(int, "seed"),
     "tile_px": Override(_positive_int, "tile"),
     "overlap_px": Override(_positive_int, "overlap"),

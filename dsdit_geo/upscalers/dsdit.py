@@ -204,7 +204,7 @@ class DSDiTUpscaler:
         steps = _pick(options.steps, recommended.steps, DEFAULT_STEPS)
         guidance = _pick(options.guidance, recommended.guidance, DEFAULT_GUIDANCE)
         ref_scale_weak = _pick(options.ref_scale_weak, recommended.ref_scale_weak, DEFAULT_REF_SCALE_WEAK)
-        guide_folder = resolve_guide_dir(options.guide, folder)
+        guide_folder = resolve_guide_dir(options.guide, folder, recommended.guide)
         _check_sampling(steps, float(guidance), float(ref_scale_weak))  # before a slow load
         device = resolve_device(options.device)
         model = load_model(folder)

@@ -149,16 +149,17 @@ def read_inference_defaults(folder: Path) -> InferenceDefaults:
     return defaults
 
 
-def resolve_guide_dir(guide: str | os.PathLike[str] | None, model_folder: Path) -> Path | None:
+def resolve_guide_dir(
+    guide: str | os.PathLike[str] | None, model_folder: Path, recommended: str | None
+) -> Path | None:
     """The autoguidance weak model's folder, or None for the model itself.
 
-    guide: an explicit ``--guide`` (a folder, or "self"); None: the ``guide`` of
-    ``model_folder/inference.json`` (relative paths are relative to ``model_folder``), else
-    the model itself. ModelError (prefixed with where the guide was named) when the folder is
-    not a DS-DiT model folder.
+    guide: an explicit ``--guide`` (a folder, or "self"); None: ``recommended``, the ``guide``
+    of ``model_folder``'s inference.json (relative paths are relative to ``model_folder``),
+    else the model itself. ModelError (prefixed with where the guide was named) when the
+    folder is not a DS-DiT model folder.
     """
     if guide is None:
-        recommended = read_inference_defaults(model_folder).guide
         if recommended is None or recommended == SELF_GUIDE:
             return None
         path = Path(recommended)
