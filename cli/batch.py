@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from dsdit_geo_cli import options as opt
 from dsdit_geo_cli.errors import user_errors
-
-D = opt.DEFAULTS
+from dsdit_geo_cli.upscale_params import UpscaleValues, with_upscale_options
 _BATCH = "Batch"
 
 
@@ -107,6 +106,9 @@ ends the run, and the exit code is 1 when any item failed. Every upscale option 
 """
 
 
+@with_upscale_options(
+    replace={"trust_map": (BatchTrustMapOpt, None), "overwrite": (BatchOverwriteOpt, False)}
+)
 def batch(
     manifest: Annotated[
         str,
@@ -123,50 +125,12 @@ def batch(
     scheduler: SchedulerOpt = None,
     log: LogOpt = None,
     verify: VerifyOpt = Verify.quick,
-    method: opt.MethodOpt = opt.DEFAULT_METHOD,
-    resolution: opt.ResolutionOpt = D.resolution,
-    crs: opt.CrsOpt = D.crs,
-    extent: opt.ExtentOpt = None,
-    lr_bands: opt.LrBandsOpt = None,
-    ref_bands: opt.RefBandsOpt = None,
-    tile_px: opt.TilePxOpt = D.tile_px,
-    overlap_px: opt.OverlapPxOpt = D.overlap_px,
-    batch_size: opt.BatchSizeOpt = D.batch_size,
-    seed: opt.SeedOpt = D.seed,
-    device: opt.DeviceOpt = D.device,
-    overwrite: BatchOverwriteOpt = False,
-    quiet: opt.QuietOpt = D.quiet,
-    compress: opt.CompressOpt = opt.DEFAULT_COMPRESS,
-    trust_map: BatchTrustMapOpt = None,
-    weights: opt.WeightsOpt = D.weights,
-    steps: opt.StepsOpt = D.steps,
-    guidance: opt.GuidanceOpt = D.guidance,
-    ref_scale_weak: opt.RefScaleWeakOpt = D.ref_scale_weak,
-    guide: opt.GuideOpt = D.guide,
+    upscale: UpscaleValues = None,  # type: ignore[assignment]  # every upscale option (see upscale_params)
+    verbose: opt.VerboseOpt = 0,
 ) -> None:
-    with user_errors():
-        options = opt.build_upscale_options(
-            method=method,
-            resolution=resolution,
-            crs=crs,
-            extent=extent,
-            lr_bands=lr_bands,
-            ref_bands=ref_bands,
-            tile_px=tile_px,
-            overlap_px=overlap_px,
-            batch_size=batch_size,
-            seed=seed,
-            overwrite=overwrite,
-            quiet=quiet,
-            device=device,
-            compress=compress,
-            trust_map=None,
-            weights=weights,
-            steps=steps,
-            guidance=guidance,
-            ref_scale_weak=ref_scale_weak,
-            guide=guide,
-        )
+    with opt.verbose_logging(verbose), user_errors():
+        trust_map = upscale.pop("trust_map")  # a template: each item gets its own
+        options = opt.build_upscale_options(**upscale, trust_map=None)
         from dsdit_geo.batch import load_manifest, run_batch  # heavy: only when running
 
         items = load_manifest(manifest, outdir, trust_template=trust_map)
@@ -178,9 +142,9 @@ def batch(
             scheduler=scheduler,
             log_path=log,
             verify=str(verify),
-            report=not quiet,
+            report=not upscale["quiet"],
         )
-    if not quiet:
+    if not upscale["quiet"]:
         typer.echo(summary.text(), err=True)
     if not summary.ok:
         raise typer.Exit(1)

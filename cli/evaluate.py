@@ -18,9 +18,10 @@ def evaluate(
         Optional[str],
         typer.Option(
             "--cases",
+            "--data",
             metavar="PATH",
             rich_help_panel=_CASES,
-            show_default="the dev split of the shared data",
+            show_default="the dev split of $DSDIT_GEO_DATA, else ../shared/data",
             help="A folder with gt/ and ref/ (optional label/) images of matching names, a CSV of "
             "gt,ref[,label] rows, or a data root (its dev split).",
         ),
@@ -50,9 +51,26 @@ def evaluate(
             "'hpf,dsdit:guidance=1.2;steps=8'.",
         ),
     ] = None,
+    degradation: Annotated[
+        str,
+        typer.Option("--degradation", metavar="LIST", rich_help_panel=_RUNS,
+                     help="How the LR is made from the GT, one or more of gauss_area (Gaussian blur "
+                     "0.4*scale px + area average), bicubic_aa (antialiased bicubic, as PIL / Matlab "
+                     "imresize), s2_mtf (Sentinel-2-like Gaussian MTF, point-sampled)."),
+    ] = "gauss_area",
+    ref_mode: Annotated[
+        str,
+        typer.Option("--ref-mode", metavar="LIST", rich_help_panel=_RUNS,
+                     help="Ref-use probes, one or more of real (the case's Ref), gt (the ground truth "
+                     "as the Ref), unrelated (the Ref of another scene), flat (constant grey)."),
+    ] = "real",
     perceptual: Annotated[
         bool, typer.Option("--perceptual/--no-perceptual", rich_help_panel=_RUNS,
                            help="Also compute LPIPS (AlexNet) and DISTS (slower; optional weights).")
+    ] = True,
+    dists: Annotated[
+        bool, typer.Option("--dists/--no-dists", rich_help_panel=_RUNS,
+                           help="With --perceptual, also DISTS (VGG-16: most of the metric time on a CPU).")
     ] = True,
     seed: opt.SeedOpt = 0,
     device: opt.DeviceOpt = "auto",
@@ -111,11 +129,15 @@ def evaluate(
             progress=not quiet,
             config={"cases_source": cases or "dev split (seed 0) of the shared data",
                     "datasets": dataset_list, "limit": limit},
+            degradations=degradation,
+            ref_modes=ref_mode,
+            dists=dists,
         )
         if json_path is not None:
             result.write_json(json_path)
     counts = ", ".join(f"{d} {sum(c.dataset == d for c in chosen)}" for d in dict.fromkeys(c.dataset for c in chosen))
-    typer.echo(f"{len(chosen)} cases ({counts}); scales {','.join(map(str, scale_list))}; seed {seed}")
+    typer.echo(f"{len(chosen)} cases ({counts}); scales {','.join(map(str, scale_list))}; "
+               f"degradation {degradation}; ref {ref_mode}; seed {seed}")
     typer.echo(result.table())
     if by_dataset:
         from dsdit_geo.evaluation import format_table

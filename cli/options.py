@@ -7,13 +7,15 @@ Each option is an `Annotated` type, so a command declares e.g. `method: MethodOp
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from enum import Enum
 from typing import Annotated, Optional
 
 import typer
 
-from dsdit_geo.config import UpscaleOptions
+from dsdit_geo.config import WARP_RESAMPLINGS, UpscaleOptions
 from dsdit_geo.errors import BandError, OptionError
 from dsdit_geo.upscalers import METHODS
 
@@ -26,9 +28,11 @@ class _Choice(str, Enum):
 
 
 Method = _Choice("Method", {name: name for name in METHODS})  # bicubic | hpf | dsdit, from the registry
-Compress = _Choice("Compress", {"deflate": "deflate", "zstd": "zstd"})
+Compress = _Choice("Compress", {"deflate": "deflate", "zstd": "zstd", "lzw": "lzw"})
+Resampling = _Choice("Resampling", {name: name for name in WARP_RESAMPLINGS})
 DEFAULT_METHOD = Method(DEFAULTS.method)
 DEFAULT_COMPRESS = Compress(DEFAULTS.compress)
+DEFAULT_RESAMPLING = Resampling(DEFAULTS.resampling)
 
 _RUN = "Run"
 _GRID = "Output grid"
@@ -44,7 +48,7 @@ MethodOpt = Annotated[
         "-m",
         case_sensitive=False,
         rich_help_panel=_RUN,
-        help="bicubic: LR resampled; hpf: bicubic + the Ref's detail where it agrees with the LR; "
+        help="bicubic: LR resampled; hpf: bicubic + the Ref's detail where it agrees with the LR; transfer: bicubic + the Ref's detail everywhere (naive baseline); "
         "dsdit: the diffusion model.",
     ),
 ]
@@ -52,6 +56,7 @@ ResolutionOpt = Annotated[
     Optional[float],
     typer.Option(
         "--resolution",
+        "--res",
         "-r",
         rich_help_panel=_GRID,
         show_default="the Ref's pixel size",
@@ -61,13 +66,19 @@ ResolutionOpt = Annotated[
 CrsOpt = Annotated[
     Optional[str],
     typer.Option(
-        "--crs", rich_help_panel=_GRID, show_default="the Ref's CRS", help="Output CRS, e.g. EPSG:32611."
+        "--crs",
+        "--dst-crs",
+        rich_help_panel=_GRID,
+        show_default="the Ref's CRS",
+        help="Output CRS, e.g. EPSG:32611. Without --resolution, the Ref's pixel size measured in "
+        "it is rounded to 6 significant digits and the grid snapped to its multiples (-tap).",
     ),
 ]
 ExtentOpt = Annotated[
     Optional[str],
     typer.Option(
         "--extent",
+        "--bounds",
         rich_help_panel=_GRID,
         metavar="'L B R T'",
         show_default="LR ∩ Ref",
@@ -81,7 +92,8 @@ LrBandsOpt = Annotated[
         rich_help_panel=_BANDS,
         metavar="LIST",
         show_default="all",
-        help="LR bands to upscale, 1-based, e.g. 1,2,3,4.",
+        help="LR bands to upscale, 1-based numbers or names, e.g. 1,2,3,4, red,green,blue,nir or "
+        "B04,B03,B02,B08.",
     ),
 ]
 RefBandsOpt = Annotated[
@@ -90,8 +102,32 @@ RefBandsOpt = Annotated[
         "--ref-bands",
         rich_help_panel=_BANDS,
         metavar="LIST",
-        show_default="the first N",
-        help="Ref bands paired with --lr-bands by position, 1-based.",
+        show_default="by colour, else the first N",
+        help="Ref bands paired with --lr-bands by position, 1-based numbers or names. Default: "
+        "by colour when both declare them (red with red ...), else the first N.",
+    ),
+]
+LrAssetsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--lr-assets",
+        "--assets",
+        rich_help_panel=_BANDS,
+        metavar="LIST",
+        show_default="red,green,blue,nir",
+        help="When the LR is a STAC item (a .json file or URL): the assets to stack, by asset key or "
+        "eo:bands common name, e.g. red,green,blue,nir or B04,B03,B02,B08.",
+    ),
+]
+RefAssetsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ref-assets",
+        rich_help_panel=_BANDS,
+        metavar="LIST",
+        show_default="red,green,blue,nir",
+        help="When the Ref is a STAC item: the assets to stack, by asset key or eo:bands common name, "
+        "e.g. image (NAIP: one 4-band asset) or red,green,blue,nir.",
     ),
 ]
 TilePxOpt = Annotated[
@@ -127,6 +163,82 @@ CompressOpt = Annotated[
     typer.Option(
         "--compress", rich_help_panel=_OUT, case_sensitive=False, help="COG compression (with a predictor)."
     ),
+]
+_NODATA = "Nodata"
+LrNodataOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--lr-nodata",
+        rich_help_panel=_NODATA,
+        metavar="VALUE|none",
+        show_default="the LR's",
+        help="Nodata value of the LR, replacing the declared one ('none': every pixel is data), "
+        "like gdalwarp -srcnodata.",
+    ),
+]
+RefNodataOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ref-nodata",
+        rich_help_panel=_NODATA,
+        metavar="VALUE|none",
+        show_default="the Ref's",
+        help="Nodata value of the Ref, replacing the declared one ('none': every pixel is data).",
+    ),
+]
+DstNodataOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--dst-nodata",
+        rich_help_panel=_NODATA,
+        metavar="VALUE|none",
+        show_default="the LR's",
+        help="Nodata value of the output ('none': no value, an internal mask), like gdalwarp -dstnodata.",
+    ),
+]
+ResamplingOpt = Annotated[
+    Resampling,
+    typer.Option(
+        "--resampling",
+        rich_help_panel=_GRID,
+        case_sensitive=False,
+        help="Kernel of the LR's warp onto the output grid (the model is trained on cubic).",
+    ),
+]
+ThreadsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads",
+        min=1,
+        rich_help_panel=_RUN,
+        show_default="torch's and GDAL's",
+        help="CPU threads: torch.set_num_threads and GDAL_NUM_THREADS.",
+    ),
+]
+MaxMemoryOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--max-memory",
+        rich_help_panel=_RUN,
+        show_default="80 % of RAM",
+        help="Refuse a run whose planned memory (row strips, tile batches) is over this size, "
+        "e.g. 2GiB, 500MB.",
+    ),
+]
+CoOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--co",
+        rich_help_panel=_OUT,
+        metavar="KEY=VALUE",
+        show_default=False,
+        help="A creation option of GDAL's COG driver (repeatable), over ours and --compress, "
+        "e.g. --co LEVEL=9 --co COMPRESS=LZW.",
+    ),
+]
+VerboseOpt = Annotated[
+    int,
+    typer.Option("--verbose", "-v", count=True, rich_help_panel=_RUN, help="Log steps (-vv: debug)."),
 ]
 TrustMapOpt = Annotated[
     Optional[str],
@@ -182,15 +294,22 @@ GuideOpt = Annotated[
 ]
 
 
-def parse_band_list(text: str | None, flag: str) -> list[int] | None:
-    """'1,2,3' or '1 2 3' -> [1, 2, 3]; None stays None. BandError when malformed."""
+def parse_band_list(text: str | None, flag: str) -> list[int | str] | None:
+    """'1,2,3' or '1 2 3' -> [1, 2, 3]; names stay names ('red,B08' -> ['red', 'B08']); None
+    stays None. BandError when malformed."""
     if text is None:
         return None
     items = [item for item in re.split(r"[,\s]+", text.strip()) if item]
-    try:
-        bands = [int(item) for item in items]
-    except ValueError:
-        raise BandError(f"{flag} must list 1-based band numbers like 1,2,3, got {text!r}") from None
+    bands: list[int | str] = []
+    for item in items:
+        if re.fullmatch(r"[+-]?\d+", item):
+            bands.append(int(item))
+        elif re.fullmatch(r"[A-Za-z][\w.-]*", item):
+            bands.append(item)
+        else:
+            raise BandError(
+                f"{flag} must list 1-based band numbers or names like 1,2,3 or red,green,blue, got {text!r}"
+            )
     if not bands:
         raise BandError(f"{flag} is empty")
     return bands
@@ -232,8 +351,20 @@ def build_upscale_options(
     guidance: float | None,
     ref_scale_weak: float | None,
     guide: str | None = None,
+    lr_nodata: str | None = None,
+    ref_nodata: str | None = None,
+    dst_nodata: str | None = None,
+    resampling: str | Enum = "cubic",
+    threads: int | None = None,
+    co: list[str] | None = None,
+    lr_assets: str | None = None,
+    ref_assets: str | None = None,
+    max_memory: str | None = None,
 ) -> UpscaleOptions:
     """The parsed CLI values as UpscaleOptions (range checks happen in the pipeline)."""
+    from dsdit_geo.raster.creation_options import parse_creation_options
+    from dsdit_geo.raster.nodata import parse_nodata
+
     return UpscaleOptions(
         method=_text(method).lower(),
         resolution=resolution,
@@ -255,7 +386,66 @@ def build_upscale_options(
         guidance=guidance,
         ref_scale_weak=ref_scale_weak,
         guide=guide,
+        lr_nodata=parse_nodata(lr_nodata, "--lr-nodata"),
+        ref_nodata=parse_nodata(ref_nodata, "--ref-nodata"),
+        dst_nodata=parse_nodata(dst_nodata, "--dst-nodata"),
+        resampling=_text(resampling).lower(),
+        threads=threads,
+        creation_options=parse_creation_options(co),
+        lr_assets=_names(lr_assets),
+        ref_assets=_names(ref_assets),
+        max_memory=max_memory,
     )
+
+
+def _names(text: str | None) -> list[str] | None:
+    """'red,green blue' -> ['red', 'green', 'blue']; None or blank -> None."""
+    names = [item for item in re.split(r"[,\s]+", (text or "").strip()) if item]
+    return names or None
+
+
+@contextlib.contextmanager
+def verbose_logging(verbose: int) -> Iterator[None]:
+    """-v: INFO, -vv: DEBUG from dsdit_geo's loggers on stderr, for the command's duration (the
+    handler is removed after, so repeated in-process runs do not pile up); nothing without -v."""
+    if verbose <= 0:
+        yield
+        return
+    import logging
+    import sys
+
+    logger = logging.getLogger("dsdit_geo")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _names(text: str | None) -> list[str] | None:
+    """'red,green blue' -> ['red', 'green', 'blue']; None or blank -> None."""
+    names = [item for item in re.split(r"[,\s]+", (text or "").strip()) if item]
+    return names or None
+
+
+def configure_logging(verbose: int) -> None:
+    """-v: INFO, -vv: DEBUG, for dsdit_geo's loggers, on stderr; nothing without -v."""
+    if verbose <= 0:
+        return
+    import logging
+
+    logger = logging.getLogger("dsdit_geo")
+    if not any(getattr(h, "_dsdit_geo_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._dsdit_geo_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 def _text(value: str | Enum) -> str:

@@ -52,9 +52,9 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", "-b", rich_help_panel=_OPT, show_default="8", help="Samples per step and process.")] = None,
     lr: Annotated[Optional[float], typer.Option(
-        "--lr", rich_help_panel=_OPT, show_default="3e-4", help="Peak AdamW learning rate.")] = None,
+        "--learning-rate", rich_help_panel=_OPT, show_default="3e-4", help="Peak AdamW learning rate.")] = None,
     data: Annotated[Optional[str], typer.Option(
-        "--data", "-d", rich_help_panel=_DATA, show_default="the shared data root",
+        "--data", "-d", rich_help_panel=_DATA, show_default="$DSDIT_GEO_DATA, else ../shared/data",
         help="A data root (shared layout), a folder with gt/ and ref/, or a CSV of gt,ref pairs.")] = None,
     crop_px: Annotated[Optional[int], typer.Option(
         "--crop-px", rich_help_panel=_DATA, show_default="128", help="Side of the training crops (HR px).")] = None,

@@ -44,5 +44,9 @@ class ModelError(DsditGeoError):
     """Model weights missing, unreadable, or incompatible with the request."""
 
 
+class TrustMapError(OptionError, ModelError):
+    """--trust-map with a method or model that gives no trust map (an option and a model problem)."""
+
+
 class ManifestError(DsditGeoError):
     """A batch manifest or pairing rule is malformed."""

@@ -1,6 +1,6 @@
 """The upscale pipeline: the one place that joins I/O and computation (DESIGN.md §3).
 
-    upscale_file(lr_path, ref_path, out_path, options) -> UpscaleReport
+    upscale_file(lr_path, ref_path, out_path, options=None, **option_values) -> UpscaleReport
 
 open + check -> target grid -> radiometry -> tiles read through one WarpedVRT per input ->
 upscaler batches -> cosine blend into a strip accumulator -> strips to a temporary GeoTIFF ->
@@ -11,12 +11,15 @@ deterministic (no timestamps); user problems raise DsditGeoError subclasses only
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import html
+import logging
 import math
 import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -28,44 +31,129 @@ from rasterio.errors import CRSError, RasterioError
 from tqdm import tqdm
 
 from dsdit_geo import __version__
-from dsdit_geo.config import UpscaleOptions, UpscaleReport
+from dsdit_geo.config import WARP_RESAMPLINGS, UpscaleOptions, UpscaleReport
+from dsdit_geo.device import check_device_text
 from dsdit_geo.errors import InputError, OptionError, OutputError
 from dsdit_geo.geo.blend import StripAccumulator, TileWeights
 from dsdit_geo.geo.grid import TargetGrid, target_grid
 from dsdit_geo.geo.tiling import Tile, TileLayout
-from dsdit_geo.raster.bands import resolve_bands
-from dsdit_geo.raster.cog import COMPRESSIONS, AtomicCogWriter, OutputSpec, check_output_path
+from dsdit_geo.geo.utm_check import warn_far_utm
+from dsdit_geo.memory import check_run_size, parse_size
+from dsdit_geo.raster.bands import BandInfo, resolve_bands
+from dsdit_geo.raster import nodata as nd
+from dsdit_geo.raster.cog import (
+    COMPRESSIONS,
+    OVERVIEW_RESAMPLING,
+    AtomicCogWriter,
+    OutputSpec,
+    check_output_path,
+)
+from dsdit_geo.raster.creation_options import check_creation_options
+from dsdit_geo.raster.gdal_env import run_env_options
+from dsdit_geo.raster.gdal_errors import describe, gdal_errors
+from dsdit_geo.raster.http_env import http_timeouts
+from dsdit_geo.raster.metadata import lr_metadata, prefixed
+from dsdit_geo.raster.products import resolve_input
+from dsdit_geo.raster.finite import finite_view, read_dtype
 from dsdit_geo.raster.read import geometry_of, open_raster, open_warped, read_tile, without_alpha
 from dsdit_geo.raster.stats import estimate_radiometry
 from dsdit_geo.raster.values import Radiometry
 from dsdit_geo.upscalers import make_upscaler
 from dsdit_geo.upscalers.base import TileBatch, Upscaler, check_tile_px
+from dsdit_geo.upscalers.settings import check_sampling
 
-# GDAL block cache: 32 MiB (rasterio takes an int as bytes; the warped reads hardly reuse blocks,
-# and a bigger cache only fills up with the temporary output); no .aux.xml side files.
-GDAL_ENV = {"GDAL_CACHEMAX": 32 * 1024 * 1024, "GDAL_PAM_ENABLED": "NO"}
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
+UpscalerFactory = Callable[[UpscaleOptions, float], Upscaler]  # (options, scale) -> upscaler
 
 
-def upscale_file(lr_path: str, ref_path: str, out_path: str, options: UpscaleOptions) -> UpscaleReport:
+def upscale_file(
+    lr_path: str | os.PathLike,
+    ref_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    options: UpscaleOptions | None = None,
+    *,
+    upscaler_factory: UpscalerFactory | None = None,
+    **option_values,
+) -> UpscaleReport:
     """Super-resolve `lr_path` onto the grid of `ref_path` (or the one `options` ask for) and
-    write a COG at `out_path` (plus `options.trust_map` if set). Raises DsditGeoError subclasses
-    for user problems; leaves no file at `out_path` unless it succeeds."""
+    write a COG at `out_path` (plus `options.trust_map` if set). Paths may be str or PathLike;
+    keywords are UpscaleOptions fields and override `options` (default: UpscaleOptions()).
+    Raises DsditGeoError subclasses for user problems; leaves no file at `out_path` unless it
+    succeeds. `upscaler_factory(options, scale)` builds the method (default `make_upscaler`;
+    `dsdit_geo.engine.Engine` passes one that keeps models loaded)."""
     started = time.perf_counter()
+    lr_path, ref_path, out_path = os.fspath(lr_path), os.fspath(ref_path), os.fspath(out_path)
+    options = _with_values(options, option_values)
     validate_options(options)
+    with _torch_threads(options.threads):
+        return _upscale(lr_path, ref_path, out_path, options, started, upscaler_factory)
+
+
+def _with_values(options: UpscaleOptions | None, values: dict) -> UpscaleOptions:
+    """`options` (or the defaults) with keyword values on top; OptionError for unknown names."""
+    names = {f.name for f in dataclasses.fields(UpscaleOptions)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise OptionError(f"unknown upscale option(s): {', '.join(unknown)}")
+    for key in ("trust_map", "weights", "guide"):
+        if isinstance(values.get(key), os.PathLike):
+            values[key] = os.fspath(values[key])
+    options = dataclasses.replace(options or UpscaleOptions(), **values)
+    for key in ("trust_map", "weights", "guide"):
+        if isinstance(getattr(options, key), os.PathLike):
+            options = dataclasses.replace(options, **{key: os.fspath(getattr(options, key))})
+    return options
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch.set_num_threads(threads) for the run (restored after); None leaves torch alone."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _upscale(
+    lr_path: str,
+    ref_path: str,
+    out_path: str,
+    options: UpscaleOptions,
+    started: float,
+    factory: UpscalerFactory | None = None,
+) -> UpscaleReport:
     out_path = check_output_path(out_path, options.overwrite)
     trust_path = (
         check_output_path(options.trust_map, options.overwrite, "trust map") if options.trust_map else None
     )
     _check_distinct(lr_path, ref_path, out_path, trust_path)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(rasterio.Env(**GDAL_ENV))
-        lr_ds = stack.enter_context(open_raster(lr_path, "LR"))
-        ref_ds = stack.enter_context(open_raster(ref_path, "Ref"))
-        lr_idx, ref_idx = resolve_bands(lr_ds.count, ref_ds.count, options.lr_bands, options.ref_bands)
-        lr_ds = stack.enter_context(without_alpha(lr_ds, lr_idx))
-        ref_ds = stack.enter_context(without_alpha(ref_ds, ref_idx))
+        stack.enter_context(rasterio.Env(**run_env_options(options.threads)))
+        stack.enter_context(rasterio.Env(**http_timeouts()))  # no endless /vsicurl/ waits
+        lr_src = stack.enter_context(open_raster(resolve_input(lr_path, "LR", options.lr_assets), "LR"))
+        ref_ds = stack.enter_context(open_raster(resolve_input(ref_path, "Ref", options.ref_assets), "Ref"))
+        lr_idx, ref_idx = resolve_bands(
+            lr_src.count,
+            ref_ds.count,
+            options.lr_bands,
+            options.ref_bands,
+            BandInfo.of(lr_src),
+            BandInfo.of(ref_ds),
+        )
+        lr_nodata = nd.parse_nodata(options.lr_nodata, "--lr-nodata")
+        lr_ds = stack.enter_context(without_alpha(lr_src, lr_idx, lr_nodata))
+        ref_nodata = nd.parse_nodata(options.ref_nodata, "--ref-nodata")
+        ref_ds = stack.enter_context(without_alpha(ref_ds, ref_idx, ref_nodata))
+        if lr_nodata is None:
+            warning = nd.zero_fill_warning(lr_ds, lr_idx)
+            if warning:
+                print(warning, file=sys.stderr)
         grid = target_grid(
             geometry_of(lr_ds),
             geometry_of(ref_ds),
@@ -73,15 +161,37 @@ def upscale_file(lr_path: str, ref_path: str, out_path: str, options: UpscaleOpt
             resolution=options.resolution,
             extent=options.extent,
         )
-        methods = _Methods.build(options, grid.scale, n_bands=len(lr_idx), trust=trust_path is not None)
-        radiometry = estimate_radiometry(lr_ds, ref_ds, lr_idx, ref_idx, grid)
-        out_spec = _output_spec(lr_ds, lr_idx, grid, options, methods, radiometry, lr_path, ref_path)
+        warn_far_utm(grid.crs, geometry_of(lr_ds), options.crs, options.quiet)
+        methods = _Methods.build(options, grid.scale, n_bands=len(lr_idx), factory=factory)
+        check_run_size(
+            grid.width, grid.height, len(lr_idx), methods.tile_px, methods.halo_px, options.batch_size,
+            None if options.max_memory is None else parse_size(options.max_memory),
+        )  # fmt: skip
+        lr_read = stack.enter_context(finite_view(lr_ds))  # NaN / ±inf read as nodata
+        ref_read = stack.enter_context(finite_view(ref_ds))
+        radiometry = estimate_radiometry(lr_read, ref_read, lr_idx, ref_idx, grid)
+        out_spec = _output_spec(
+            lr_src, lr_ds, lr_idx, grid, options, methods, radiometry, lr_path, ref_path
+        )
+        log.info(
+            "grid %d x %d px at %g x %g in %s, scale %.4g; method %s, tiles %d px (overlap %d)",
+            grid.width, grid.height, *grid.res, grid.crs, grid.scale, methods.main.name,
+            methods.tile_px, methods.overlap_px,
+        )  # fmt: skip
         layout = TileLayout.over(grid.height, grid.width, methods.tile_px, methods.overlap_px)
-        lr_vrt = stack.enter_context(open_warped(lr_ds, grid, Resampling.cubic))
-        ref_vrt = stack.enter_context(open_warped(ref_ds, grid, _ref_resampling(grid)))
-        writer = stack.enter_context(AtomicCogWriter(out_path, out_spec))
+        lr_vrt = stack.enter_context(
+            open_warped(lr_read, grid, Resampling[options.resampling], read_dtype(lr_ds, lr_idx))
+        )
+        ref_vrt = stack.enter_context(
+            open_warped(ref_read, grid, _ref_resampling(grid), read_dtype(ref_ds, ref_idx))
+        )
+        writer = stack.enter_context(AtomicCogWriter(out_path, out_spec, overwrite=options.overwrite))
         trust_writer = (
-            stack.enter_context(AtomicCogWriter(trust_path, _trust_spec(out_spec))) if trust_path else None
+            stack.enter_context(
+                AtomicCogWriter(trust_path, _trust_spec(out_spec), overwrite=options.overwrite)
+            )
+            if trust_path
+            else None
         )
         bar = stack.enter_context(
             tqdm(
@@ -110,7 +220,15 @@ def upscale_file(lr_path: str, ref_path: str, out_path: str, options: UpscaleOpt
         method=methods.main.name,
         seconds=time.perf_counter() - started,
         trust_map_path=trust_path,
+        crs=_crs_text(grid.crs),
+        resolution=grid.res,
+        bounds=grid.bounds,
     )
+
+
+def _crs_text(crs: CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
 def validate_options(options: UpscaleOptions) -> None:
@@ -127,15 +245,25 @@ def validate_options(options: UpscaleOptions) -> None:
             raise OptionError(f"--extent must have left < right and bottom < top, got {options.extent}")
     if options.crs is not None:
         try:
-            CRS.from_user_input(options.crs)
-        except CRSError:
+            with rasterio.Env():  # GDAL's messages go to logging, not a raw 'ERROR 1: PROJ' line
+                CRS.from_user_input(options.crs)
+        except (CRSError, ValueError, TypeError):
             raise OptionError(f"--crs {options.crs!r} is not a CRS (try e.g. EPSG:32611)") from None
-    if not _DEVICE.match(options.device or ""):
-        raise OptionError(f"--device must be auto, cpu, cuda or cuda:N, got {options.device!r}")
+    check_device_text(options.device)
     if options.compress not in COMPRESSIONS:
         raise OptionError(f"--compress must be one of {', '.join(COMPRESSIONS)}, got {options.compress!r}")
-    if options.steps is not None and options.steps < 1:
-        raise OptionError(f"--steps must be at least 1, got {options.steps}")
+    check_sampling(options.steps, options.guidance, options.ref_scale_weak)
+    if options.resampling not in WARP_RESAMPLINGS:
+        raise OptionError(
+            f"--resampling must be one of {', '.join(WARP_RESAMPLINGS)}, got {options.resampling!r}"
+        )
+    if options.threads is not None and (not isinstance(options.threads, int) or options.threads < 1):
+        raise OptionError(f"--threads must be a positive integer, got {options.threads}")
+    for key in ("lr_nodata", "ref_nodata", "dst_nodata"):
+        nd.parse_nodata(getattr(options, key), "--" + key.replace("_", "-"))
+    check_creation_options(options.creation_options)
+    if options.max_memory is not None:
+        parse_size(options.max_memory)
 
 
 def _check_distinct(lr_path: str, ref_path: str, out_path: str, trust_path: str | None) -> None:
@@ -173,12 +301,10 @@ class _Methods:
         self.halo_px = max(main.context_px, helper.context_px if helper else 0)
 
     @classmethod
-    def build(cls, options: UpscaleOptions, scale: float, n_bands: int, trust: bool) -> _Methods:
-        main = make_upscaler(options, scale=scale)
-        if trust and not getattr(main, "provides_trust", True):
-            raise OptionError(
-                f"--trust-map needs a method that weights the Ref (hpf, dsdit), not {main.name}"
-            )
+    def build(
+        cls, options: UpscaleOptions, scale: float, n_bands: int, factory: UpscalerFactory | None = None
+    ) -> _Methods:
+        main = (factory or _make_upscaler)(options, scale)  # checks --trust-map against the method
         tile_px = options.tile_px if options.tile_px is not None else main.default_tile_px
         overlap_px = options.overlap_px if options.overlap_px is not None else main.default_overlap_px
         if options.tile_px is not None and options.overlap_px is None:
@@ -205,6 +331,10 @@ class _Methods:
             )
             hr.append(_crop_tensor(self.helper.upscale(extra_batch).hr, self.helper.context_px))
         return (hr[0] if len(hr) == 1 else torch.cat(hr, dim=1)), trust
+
+
+def _make_upscaler(options: UpscaleOptions, scale: float) -> Upscaler:
+    return make_upscaler(options, scale=scale)
 
 
 def _crop_tensor(tensor: torch.Tensor, margin: int) -> torch.Tensor:
@@ -265,13 +395,24 @@ class _TileReader:
         row, col = tile.row_px - self.halo_px, tile.col_px - self.halo_px
         try:
             lr_raw = read_tile(self.lr_vrt, self.lr_idx, row, col, self.read_px)
-        except RasterioError as exc:
-            raise InputError(f"reading the LR failed: {exc}") from None
+        except (RasterioError, *gdal_errors()) as exc:
+            where = _source_name(self.lr_vrt)
+            raise InputError(f"reading the LR ({where}) failed: {describe(exc)}") from None
         try:
             ref_raw = read_tile(self.ref_vrt, self.ref_idx, row, col, self.read_px)
-        except RasterioError as exc:
-            raise InputError(f"reading the Ref failed: {exc}") from None
+        except (RasterioError, *gdal_errors()) as exc:
+            where = _source_name(self.ref_vrt)
+            raise InputError(f"reading the Ref ({where}) failed: {describe(exc)}") from None
         return self.radiometry.prepare_tile(lr_raw, ref_raw)
+
+
+def _source_name(vrt) -> str:
+    """The file a WarpedVRT reads (an in-memory VRT's XML is not a name: then its source)."""
+    name = str(getattr(getattr(vrt, "src_dataset", None), "name", "") or "")
+    while name.lstrip().startswith("<"):  # VRTs of VRTs (finite_view, without_alpha): unwrap
+        found = re.search(r"<SourceFilename[^>]*>([^<]*)</SourceFilename>", name)
+        name = html.unescape(found.group(1)) if found else "an in-memory VRT"
+    return name or "?"
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -331,6 +472,7 @@ def _run_tiles(
 
 
 def _output_spec(
+    lr_src,
     lr_ds,
     lr_idx: list[int],
     grid: TargetGrid,
@@ -340,11 +482,14 @@ def _output_spec(
     lr_path: str,
     ref_path: str,
 ) -> OutputSpec:
+    """The output's layout and metadata: the LR's band metadata and tags (from the file as
+    opened, `lr_src`), our provenance tags under DSDIT_GEO_, nodata from `lr_ds` (after
+    --lr-nodata) unless --dst-nodata says otherwise."""
     dtype = np.result_type(*[lr_ds.dtypes[i - 1] for i in lr_idx]).name
-    descriptions = tuple(lr_ds.descriptions[i - 1] or f"B{i}" for i in lr_idx)
-    colorinterp = tuple(_plain_colorinterp(lr_ds.colorinterp[i - 1]) for i in lr_idx)
-    tags = {
-        "DSDIT_GEO_VERSION": __version__,
+    colorinterp = tuple(_plain_colorinterp(lr_src.colorinterp[i - 1]) for i in lr_idx)
+    kept = lr_metadata(lr_src, lr_idx)
+    provenance = {
+        "VERSION": __version__,
         "method": methods.main.name,
         "seed": str(options.seed),
         "lr_file": os.path.basename(lr_path.rstrip("/")),
@@ -353,10 +498,19 @@ def _output_spec(
         **options.to_tags(),
         **{f"method_{k}" if not k.startswith("method") else k: v for k, v in methods.main.describe().items()},
         **radiometry.to_tags(),
-        **options.extra,
     }
     if methods.helper is not None:
-        tags["bands_by_hpf"] = ",".join(map(str, lr_idx[methods.n_main :]))
+        provenance["bands_by_hpf"] = ",".join(map(str, lr_idx[methods.n_main :]))
+    tags = {
+        **kept.tags,
+        **prefixed(provenance),
+        **prefixed(options.extra),
+        "OVERVIEW_RESAMPLING": OVERVIEW_RESAMPLING,
+    }
+    dst_nodata = nd.parse_nodata(options.dst_nodata, "--dst-nodata")
+    nodata = nd.resolve(dst_nodata, lr_ds.nodata)
+    if dst_nodata is not None or options.lr_nodata is not None:
+        nd.check_fits(nodata, dtype, "--dst-nodata" if dst_nodata is not None else "--lr-nodata")
     return OutputSpec(
         crs=grid.crs,
         transform=grid.transform,
@@ -364,12 +518,17 @@ def _output_spec(
         height=grid.height,
         count=len(lr_idx),
         dtype=dtype,
-        nodata=lr_ds.nodata,
-        write_mask=lr_ds.nodata is None,
-        descriptions=descriptions,
+        nodata=nodata,
+        write_mask=nodata is None,
+        descriptions=kept.descriptions,
         colorinterp=colorinterp,
         tags=tags,
         compress=options.compress,
+        scales=kept.scales,
+        offsets=kept.offsets,
+        units=kept.units,
+        band_tags=kept.band_tags,
+        creation_options=dict(options.creation_options),
     )
 
 
@@ -384,7 +543,7 @@ def _plain_colorinterp(value: ColorInterp) -> ColorInterp:
 
 def _trust_spec(out: OutputSpec) -> OutputSpec:
     tags = dict(out.tags)
-    tags["content"] = "per-pixel weight given to the Ref (0..1); nodata where the LR has none"
+    tags["DSDIT_GEO_CONTENT"] = "per-pixel weight given to the Ref (0..1); nodata where the LR has none"
     return OutputSpec(
         crs=out.crs,
         transform=out.transform,

@@ -32,11 +32,19 @@ class BandScaling:
         span = (self.hi - self.lo).reshape(-1, 1, 1)
         return ((values.astype(np.float64) - lo) / span).astype(np.float32)
 
-    def from_model(self, model: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
-        """(C, H, W) model range -> (C, H, W) raster units of `dtype`, rounded and clipped."""
+    def from_model(
+        self,
+        model: np.ndarray,
+        dtype: np.dtype | str,
+        clip: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """(C, H, W) model range -> (C, H, W) raster units of `dtype`, rounded and clipped to
+        the dtype's range and, when given, to `clip` = per-band (lo, hi) (C,) raster units."""
         lo = self.lo.reshape(-1, 1, 1)
         span = (self.hi - self.lo).reshape(-1, 1, 1)
         values = model.astype(np.float64) * span + lo
+        if clip is not None:
+            values = np.clip(values, clip[0].reshape(-1, 1, 1), clip[1].reshape(-1, 1, 1))
         return cast_to_dtype(values, dtype)
 
     def to_tags(self) -> dict[str, str]:
@@ -56,6 +64,27 @@ def cast_to_dtype(values: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
         info = np.finfo(dtype)
         return np.clip(values, info.min, info.max).astype(dtype)
     raise ValueError(f"unsupported output dtype {dtype}")
+
+
+def valid_range(
+    dtype: np.dtype | str, sample_max: np.ndarray, nbits: list[int | None]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-band (lo, hi) raster units an integer band's values can take: [dtype min, 2**k - 1]
+    with k its declared NBITS, else (unsigned) the fewest bits holding `sample_max` (a 12-bit
+    band whose sample reaches 3000 or 4095: 4095), within the dtype. None for float bands: their range is
+    not declared anywhere, and an LR's pixel averages do not bound the detail above them."""
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.integer):
+        return None
+    info = np.iinfo(dtype)
+    hi = np.empty(len(nbits))
+    for b, (peak, bits) in enumerate(zip(sample_max, nbits)):
+        if bits is None and info.min < 0:  # signed: the bit depth is not implied by the max
+            bits = info.bits - 1
+        elif bits is None:
+            bits = max(1, int(np.ceil(np.log2(max(float(peak), 0.0) + 1))))
+        hi[b] = min(float(info.max), 2.0**bits - 1)
+    return np.full(len(nbits), float(info.min)), hi
 
 
 def scaling_for(dtype: np.dtype | str, samples: np.ndarray) -> BandScaling:

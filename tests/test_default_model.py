@@ -39,11 +39,11 @@ def test_bundled_model_is_small_documented_and_loads():
     assert sum(p.numel() for p in model.parameters()) * 4 <= MAX_WEIGHTS_BYTES
 
 
-def test_bundled_guide_fits_the_model_and_is_used_by_default():
-    """The recommended autoguidance runs the bundled guide model as the weak pass."""
+def test_bundled_guide_fits_the_model_and_is_named_in_inference_json():
+    """`--guidance w > 1` runs the bundled guide model as the weak pass."""
     folder = default_weights_dir()
     recommended = read_inference_defaults(folder)
-    assert recommended.guidance is not None and recommended.guidance > 1
+    assert recommended.guidance is not None and recommended.guidance >= 1  # v2: off by default (card)
     guide_folder = resolve_guide_dir(None, folder, recommended.guide)
     assert guide_folder is not None and guide_folder.parent == folder
     model, guide = load_model(folder), load_model(guide_folder)
@@ -64,8 +64,10 @@ def test_default_upscale_of_the_sample_is_a_valid_cog(tmp_path):
     with (rasterio.open(out) as ds, rasterio.open(bicubic) as ref_ds,
           rasterio.open(SAMPLE / "lr.tif") as lr, rasterio.open(SAMPLE / "ref.tif") as ref):
         tags = ds.tags()
-        assert tags["method"] == "dsdit" and tags["method_weights"] == "default"
-        assert tags["method_guide"] == "guide" and float(tags["method_guidance"]) > 1
+        assert tags["DSDIT_GEO_METHOD"] == "dsdit" and tags["DSDIT_GEO_METHOD_WEIGHTS"] == "default"
+        # inference.json's guidance (v2: 1, autoguidance off; `--guidance 1.15` runs guide/)
+        assert float(tags["DSDIT_GEO_METHOD_GUIDANCE"]) == read_inference_defaults(default_weights_dir()).guidance
+        assert tags["DSDIT_GEO_METHOD_GUIDE"] == "none"
         assert ds.crs == ref.crs  # the default output grid is the Ref's
         assert (ds.dtypes, ds.nodata, ds.count) == (lr.dtypes, lr.nodata, lr.count)
         assert (ds.transform, ds.shape) == (ref_ds.transform, ref_ds.shape)
@@ -75,3 +77,12 @@ def test_default_upscale_of_the_sample_is_a_valid_cog(tmp_path):
     assert valid.mean() > 0.9 and np.all(hr[valid] > 0)
     # the model reconstructs the scene: it stays close to the LR's content, not noise
     assert np.corrcoef(hr[valid], hr_bicubic[valid])[0, 1] > 0.9
+
+
+def test_guidance_above_one_runs_the_bundled_guide(tmp_path):
+    out = tmp_path / "guided.tif"
+    done = CliRunner().invoke(app, ["upscale", str(SAMPLE / "lr.tif"), str(SAMPLE / "ref.tif"), str(out),
+                                    "--steps", "1", "--guidance", "1.15", "--quiet"])
+    assert done.exit_code == 0, done.output
+    with rasterio.open(out) as ds:
+        assert ds.tags()["DSDIT_GEO_METHOD_GUIDE"] == "guide"

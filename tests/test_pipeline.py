@@ -53,13 +53,19 @@ def test_output_is_a_georeferenced_cog_in_the_lrs_units(pair, tmp_path):
         assert ds.transform == ref.transform and ds.res == (1.0, 1.0)
         assert (ds.width, ds.height) == (report.width, report.height) == (380, 380)
         assert ds.dtypes == ("uint16",) * 4 and ds.nodata == 0
-        assert ds.descriptions == ("B1", "B2", "B3", "B4")
+        assert ds.descriptions == (None,) * 4  # the LR has none: none are invented
         tags = ds.tags()
         data = ds.read()
-    assert tags["DSDIT_GEO_VERSION"] == __version__ and tags["method"] == "hpf" and tags["seed"] == "0"
-    assert tags["lr_file"] == "lr.tif" and tags["ref_file"] == "ref.tif" and tags["option_method"] == "hpf"
-    assert float(tags["scale_factor"]) == pytest.approx(10.0, rel=1e-3)
-    assert {"ref_gain", "lr_model_range_lo", "method_hpf_lowpass_sigma_lr_px"} <= set(tags)
+    assert tags["DSDIT_GEO_VERSION"] == __version__ and tags["DSDIT_GEO_METHOD"] == "hpf"
+    assert tags["DSDIT_GEO_SEED"] == "0" and tags["DSDIT_GEO_OPTION_METHOD"] == "hpf"
+    assert tags["DSDIT_GEO_LR_FILE"] == "lr.tif" and tags["DSDIT_GEO_REF_FILE"] == "ref.tif"
+    assert float(tags["DSDIT_GEO_SCALE_FACTOR"]) == pytest.approx(10.0, rel=1e-3)
+    assert {
+        "DSDIT_GEO_REF_GAIN",
+        "DSDIT_GEO_LR_MODEL_RANGE_LO",
+        "DSDIT_GEO_METHOD_HPF_LOWPASS_SIGMA_LR_PX",
+    } <= set(tags)
+    assert tags["OVERVIEW_RESAMPLING"] == "AVERAGE"
     # the LR's 60 m nodata corner (the Ref starts 15.5 m inside it) stays nodata; the rest is data
     assert (data[:, :44, :44] == 0).all() and (data[:, 46:, :] > 0).all() and (data[:, :, 46:] > 0).all()
     assert data.max() < 7000
@@ -130,7 +136,7 @@ def test_bands_beyond_max_bands_are_done_by_hpf(pair, tmp_path, monkeypatch):
     assert np.array_equal(out[:3], read(bicubic.out_path)[:3])
     assert np.array_equal(out[3:], read(nir.out_path))
     with rasterio.open(mixed.out_path) as ds:
-        assert ds.tags()["bands_by_hpf"] == "4" and ds.count == 4
+        assert ds.tags()["DSDIT_GEO_BANDS_BY_HPF"] == "4" and ds.count == 4
 
 
 def test_trust_map(pair, tmp_path):
@@ -155,7 +161,7 @@ def test_grid_options(pair, tmp_path):
     coarse = run(*pair, tmp_path / "r2.tif", method="bicubic", resolution=2.0)
     with rasterio.open(coarse.out_path) as ds:
         assert ds.res == (2.0, 2.0) and ds.transform.c % 2 == 0 and ds.crs == CRS.from_epsg(26911)
-        assert ds.tags()["scale_factor"].startswith("5")
+        assert ds.tags()["DSDIT_GEO_SCALE_FACTOR"].startswith("5")
     utm = run(
         *pair,
         tmp_path / "utm.tif",

@@ -63,7 +63,7 @@ def test_real_naip_upscale(naip_pair, tmp_path):
         assert cog_validate(report.out_path)[0]
         with rasterio.open(report.out_path) as out, rasterio.open(ref_path) as ref:
             assert out.crs == ref.crs and out.res == ref.res and out.dtypes[0] == "uint16" and out.nodata == 0
-            assert abs(float(out.tags()["scale_factor"]) - 10.0) < 0.05
+            assert abs(float(out.tags()["DSDIT_GEO_SCALE_FACTOR"]) - 10.0) < 0.05
             # the grid is the Ref's own pixel grid, inside the LR's footprint
             col0, row0 = ~ref.transform @ (out.transform.c, out.transform.f)
             assert col0 == round(col0) and row0 == round(row0)

@@ -48,3 +48,13 @@ def test_average_then_cubic_keeps_constant():
 def test_downsample_rejects_tiny():
     with pytest.raises(ValueError):
         downsample_average(np.zeros((1, 3, 3), np.float32), 8.0)
+
+
+def test_valid_range_of_integer_bands():
+    from dsdit_geo.radiometry import valid_range
+
+    lo, hi = valid_range("uint16", np.array([4095.0, 3000.0, 2048.0, 60000.0]), [None, None, None, None])
+    assert lo.tolist() == [0, 0, 0, 0] and hi.tolist() == [4095, 4095, 4095, 65535]
+    assert valid_range("uint16", np.array([100.0]), [12])[1].tolist() == [4095]  # declared NBITS
+    assert valid_range("int16", np.array([-5.0]), [None])[1].tolist() == [32767]
+    assert valid_range("float32", np.array([1.0]), [None]) is None

@@ -9,9 +9,9 @@ An output counts as complete when, in this order (cheapest first):
    (`DSDIT_GEO_BATCH_KEY`: a hash of the LR and Ref paths and every option that changes the
    result), so a changed option set or another input pair is redone;
 4. pixels decode: `quick` reads the last block of the full-resolution image, its mask and each
-   overview; `full` reads every block of every level. (Bytes changed inside a compressed block
-   can still decode silently: TIFF has no checksums. Truncation, the common damage, is caught
-   by step 2 either way.)
+   overview; `full` reads every block of every level and recomputes the pixel checksums the
+   writer put in the tags (raster/verify.py), so bytes changed inside a compressed block that
+   still decodes are caught too. Truncation, the common damage, is caught by step 2 either way.
 The trust map, when the item asks for one, must pass the same test. Hidden temporary files are
 never outputs (`upscale_file` renames a COG into place only once it is complete), so an
 incomplete output can only come from outside damage or an older version / other options.
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from dsdit_geo import __version__
 from dsdit_geo.batch.tiff_layout import LayoutError, check_layout
 from dsdit_geo.config import UpscaleOptions
+from dsdit_geo.raster.verify import PIXELS_TAG, VerifyError, checksum_mismatch
 
 KEY_TAG = "DSDIT_GEO_BATCH_KEY"
 LR_TAG = "DSDIT_GEO_BATCH_LR"
@@ -106,6 +107,8 @@ def check_output(path: str, key: str, verify: str = "quick") -> OutputState:
                 return OutputState(False, "written for other inputs or options")
             width, height = ds.width, ds.height
             _decode(ds, path, verify)
+    except VerifyError as exc:
+        return OutputState(False, str(exc))
     except (RasterioError, OSError, ValueError) as exc:
         return OutputState(False, "does not decode: " + " ".join(str(exc).split()))
     return OutputState(True, "complete", width, height)
@@ -115,7 +118,12 @@ def _decode(ds, path: str, verify: str) -> None:
     """Read the blocks `verify` asks for, at full resolution and on every overview level."""
     import rasterio
 
-    _read_blocks(ds, verify)
+    if verify == "full" and PIXELS_TAG in ds.tags():
+        reason = checksum_mismatch(ds)  # decodes every full-resolution block
+        if reason:
+            raise VerifyError(reason)
+    else:
+        _read_blocks(ds, verify)
     for level in range(len(ds.overviews(1))):
         with rasterio.open(path, overview_level=level) as overview:
             _read_blocks(overview, verify)

@@ -4,6 +4,8 @@ Each engine takes plain item dicts and an options dict and yields one record per
 finish (see `task.run_item`); a lost worker or task becomes that item's `failed` record.
 
 - `run_sequential`: one item after another in this process (tile progress may show).
+Every process keeps one `Engine` for its items (`task.process_engine`): one model load per
+process, not per item.
 - `run_pool`: `concurrent.futures.ProcessPoolExecutor` with the *spawn* start method (no fork
   of a process holding torch / GDAL threads), at most N items in flight so a dead worker
   (out of memory, killed) costs only the items it was running: those are retried once in a
@@ -28,6 +30,7 @@ from dsdit_geo.batch.task import (
     failed_record,
     init_pool_worker,
     one_line,
+    release_engine,
     run_item,
     run_item_in_pool,
     run_item_on_dask,
@@ -39,9 +42,12 @@ DASK_CONNECT_TIMEOUT_S = 30
 
 
 def run_sequential(items: list[dict], options: dict, verify: str) -> Iterator[dict]:
-    """Run the items in this process, in manifest order."""
-    for item in items:
-        yield run_item(item, options, verify, slot=0)
+    """Run the items in this process, in manifest order (one engine for all of them)."""
+    try:
+        for item in items:
+            yield run_item(item, options, verify, slot=0)
+    finally:
+        release_engine()
 
 
 def run_pool(items: list[dict], options: dict, verify: str, workers: int) -> Iterator[dict]:

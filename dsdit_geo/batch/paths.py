@@ -20,7 +20,7 @@ ARCHIVE_PREFIXES = ("/vsizip/", "/vsitar/", "/vsigzip/", "/vsi7z/", "/vsirar/", 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _GDAL_CONNECTION = re.compile(r"^[A-Za-z][A-Za-z0-9_]+:")  # NETCDF:..., HDF5:..., GPKG:...
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f/\\:*?"<>|{}]+')
-_STRIPPED_EXTENSIONS = (".tif", ".tiff", ".gz", ".zip", ".jp2", ".vrt", ".img", ".nc")
+_STRIPPED_EXTENSIONS = (".tif", ".tiff", ".gz", ".zip", ".jp2", ".vrt", ".img", ".nc", ".safe", ".json")
 
 
 def is_gdal_path(path: str) -> bool:
@@ -71,7 +71,7 @@ def input_stem(path: str) -> str:
 
 def resolve_output(name: str, outdir: str, where: str) -> str:
     """OUTDIR/name as an absolute path; ManifestError when `name` is absolute, a GDAL path, or
-    leaves OUTDIR (`where` names the manifest line for the message)."""
+    leaves OUTDIR, also through a symbolic link (`where` names the manifest line for the message)."""
     name = name.strip()
     if not name:
         raise ManifestError(f"{where}: the output name is empty")
@@ -81,6 +81,9 @@ def resolve_output(name: str, outdir: str, where: str) -> str:
     path = os.path.normpath(os.path.join(outdir, name))
     if os.path.commonpath([outdir, path]) != outdir or path == outdir:
         raise ManifestError(f"{where}: the output {name!r} leaves OUTDIR")
+    real_outdir, real_path = os.path.realpath(outdir), os.path.realpath(path)  # symlinks resolved
+    if os.path.commonpath([real_outdir, real_path]) != real_outdir or real_path == real_outdir:
+        raise ManifestError(f"{where}: the output {name!r} leaves OUTDIR through a symbolic link")
     if os.path.basename(path).startswith("."):
         raise ManifestError(f"{where}: the output {name!r} is a hidden name (reserved for temporary files)")
     return path

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -32,10 +31,9 @@ from dsdit_geo.batch.log import BatchSummary, failure_line, open_log
 from dsdit_geo.batch.manifest import BatchItem
 from dsdit_geo.config import UpscaleOptions
 from dsdit_geo.errors import OptionError, OutputError
+from dsdit_geo.raster.temps import temp_pattern
 
 LOCK_NAME = ".dsdit-geo-batch.lock"
-# Hidden temporaries of raster/cog.py: '.<name>.<8 hex>.strips.tif|.cog.tif|.probe' + GDAL side files.
-_TEMP_SUFFIX = r"\.[0-9a-f]{8}\.(?:strips\.tif|cog\.tif|probe)(?:\..*)?"
 
 
 def run_batch(
@@ -126,7 +124,7 @@ def remove_temporaries(items: list[BatchItem]) -> list[str]:
             entries = os.listdir(folder)
         except OSError:
             continue
-        pattern = re.compile(r"^\.(?:" + "|".join(map(re.escape, sorted(names))) + ")" + _TEMP_SUFFIX + r"\Z")
+        pattern = temp_pattern(names)  # raster/temps.py: '.<name>.<8 hex>[.p<pid>].strips.tif' ...
         for entry in entries:
             if pattern.match(entry):
                 with contextlib.suppress(OSError):

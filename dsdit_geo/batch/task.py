@@ -4,21 +4,27 @@
 UpscaleOptions as a dict) and returns a plain record dict, so it runs unchanged in this process,
 in a spawned pool process or on a Dask worker; nothing is shared but file paths. It never raises
 for a problem with the item: the record says `failed` with a one-line error. Ctrl-C
-(KeyboardInterrupt) still propagates.
+(KeyboardInterrupt) still propagates. Each process keeps one `Engine` (`process_engine`), built
+by its first item, so the model is loaded once per worker, not once per item.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 from dsdit_geo.batch import placement
 from dsdit_geo.batch.completeness import check_item, item_key, provenance_tags
+from dsdit_geo.batch.orphan import exit_with_parent
 from dsdit_geo.config import UpscaleOptions
 from dsdit_geo.errors import DsditGeoError
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+_ENGINE: dict[tuple, Any] = {}  # this process's engine, keyed by its method options (one at most)
+_ENGINE_LOCK = threading.Lock()
 
 
 def run_item(item: dict, options: dict, verify: str = "quick", slot: int | None = None) -> dict:
@@ -63,10 +69,28 @@ def _run(item: dict, options: dict, verify: str, slot: int | None) -> tuple[str,
     )
     for path in filter(None, (item["out"], item.get("trust_map"))):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    from dsdit_geo.pipeline import upscale_file  # heavy: torch, rasterio
-
-    report = upscale_file(item["lr"], item["ref"], item["out"], opts)
+    report = process_engine(opts).upscale_file(item["lr"], item["ref"], item["out"], opts)
     return DONE, report.megapixels
+
+
+def process_engine(options: UpscaleOptions) -> Any:
+    """This process's `Engine` for `options` (built on first use, then reused by every item
+    with the same method options: one model load per worker process)."""
+    from dsdit_geo.engine import Engine, _method_key  # heavy: torch, rasterio
+
+    key = _method_key(options)
+    with _ENGINE_LOCK:
+        engine = _ENGINE.get(key)
+        if engine is None:
+            _ENGINE.clear()  # one batch's options per process: keep one engine
+            engine = _ENGINE[key] = Engine(replace(options, trust_map=None, extra={}))
+        return engine
+
+
+def release_engine() -> None:
+    """Forget this process's engine (and its models): the end of an in-process batch."""
+    with _ENGINE_LOCK:
+        _ENGINE.clear()
 
 
 def _cuda_count(device: str) -> int:
@@ -79,7 +103,9 @@ def run_item_in_pool(item: dict, options: dict, verify: str) -> dict:
 
 
 def init_pool_worker(slots, threads: int) -> None:
-    """Pool initializer: take a free slot number from the `slots` queue, limit torch threads."""
+    """Pool initializer: end with the parent (orphan.py), take a free slot number from the
+    `slots` queue, limit torch threads."""
+    exit_with_parent()
     placement.configure_process(slots.get(), threads)
 
 

@@ -1,23 +1,27 @@
-"""Where a TIFF's image data lies, read from its headers alone (classic TIFF and BigTIFF).
+"""Where a TIFF's image data lies, from GDAL's own block tables (classic TIFF and BigTIFF).
 
-`check_layout(path)` walks every IFD of the main chain (full resolution, internal masks and
-overviews: GDAL writes them all there) and checks that every strip or tile it points to lies
-inside the file. Truncation anywhere past the headers therefore shows, whatever the block order,
-without decoding a pixel. GDAL COGs also repeat the last 4 bytes of each block after it
-(`BLOCK_TRAILER=LAST_4_BYTES_REPEATED`) and prefix its size (`BLOCK_LEADER=SIZE_AS_UINT4`): when the
-ghost header says so, those are required too, and checked for the block that ends last.
+`check_layout(path)` opens every image directory of the main chain through GDAL
+(`GTIFF_DIR:k:path`: full resolution, internal masks and overviews, as GDAL writes them) and
+asks its TIFF metadata domain where each block lies (`BLOCK_OFFSET_x_y` / `BLOCK_SIZE_x_y`, as
+`gdalinfo -mdd TIFF` does), then checks that every block ends inside the file. Truncation
+anywhere past the headers therefore shows, whatever the block order, without decoding a pixel.
+The directories GDAL finds must be as many as the dataset declares (levels × (1 + mask)).
+GDAL COGs also repeat the last 4 bytes of each block after it (`BLOCK_TRAILER=
+LAST_4_BYTES_REPEATED`) and prefix its size (`BLOCK_LEADER=SIZE_AS_UINT4`): when the ghost header
+(plain text in the first bytes) says so, those are required too, and checked for the block that
+ends last. Only the 4-byte signature and the ghost header are read by hand.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 
-import numpy as np
-
-_OFFSET_TAGS = {273: 279, 324: 325}  # StripOffsets -> StripByteCounts, TileOffsets -> TileByteCounts
-_TYPES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}  # SHORT, LONG, LONG8
+_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic / BigTIFF, both byte orders
+_GHOST_BYTES = 512
 _MAX_IFDS = 256
 
 
@@ -36,120 +40,112 @@ class Layout:
 
 
 def check_layout(path: str) -> Layout:
-    """Walk the TIFF at `path`; LayoutError when a header is unreadable or a block (with its
-    COG leader / trailer) does not fit in the file."""
+    """Check the TIFF at `path` through GDAL's block tables; LayoutError when it is no TIFF,
+    a directory is missing or unreadable, or a block (with its COG leader / trailer) does not
+    fit in the file."""
+    import rasterio
+
     size = os.path.getsize(path)
     with open(path, "rb") as handle:
-        reader = _Reader(handle, size)
-        first_ifd = reader.header()
-        trailer = b"BLOCK_TRAILER=LAST_4_BYTES_REPEATED" in reader.read_at(0, min(size, 512))
-        leader = trailer and b"BLOCK_LEADER=SIZE_AS_UINT4" in reader.read_at(0, min(size, 512))
+        head = handle.read(_GHOST_BYTES)
+    if head[:4] not in _SIGNATURES:
+        raise LayoutError("not a TIFF file")
+    trailer = b"BLOCK_TRAILER=LAST_4_BYTES_REPEATED" in head
+    leader = trailer and b"BLOCK_LEADER=SIZE_AS_UINT4" in head
+    with warnings.catch_warnings(), rasterio.Env(GDAL_PAM_ENABLED="NO"):
+        warnings.simplefilter("ignore")  # masks have no georeferencing
+        expected = _declared_ifds(path)
         ifds, blocks, last = 0, 0, (0, 0)
-        seen: set[int] = set()
-        offset = first_ifd
-        while offset:
-            if offset in seen or ifds >= _MAX_IFDS:
-                raise LayoutError("the chain of image directories loops")
-            seen.add(offset)
-            entries, offset = reader.ifd(offset)
+        while ifds < _MAX_IFDS:
+            tables = _block_tables(path, ifds + 1)
+            if tables is None:
+                break
             ifds += 1
-            for offsets_tag, counts_tag in _OFFSET_TAGS.items():
-                if offsets_tag not in entries:
+            for start, count in tables:
+                if count <= 0:
                     continue
-                if counts_tag not in entries:
-                    raise LayoutError(f"image directory {ifds} has block offsets but no byte counts")
-                starts = reader.values(entries[offsets_tag])
-                counts = reader.values(entries[counts_tag])
-                if len(starts) != len(counts):
-                    raise LayoutError(f"image directory {ifds} has mismatched block tables")
-                present = counts > 0
-                ends = starts[present] + counts[present] + (4 if trailer else 0)
-                blocks += int(present.sum())
-                if ends.size:
-                    k = int(np.argmax(ends))
-                    if int(ends[k]) > size:
+                blocks += 1
+                end = start + count + (4 if trailer else 0)
+                if end > size:
+                    raise LayoutError(
+                        f"the file is truncated: image directory {ifds} has data up to byte {end} "
+                        f"but the file has {size} bytes"
+                    )
+                if end > last[0] + last[1] + (4 if trailer else 0):
+                    last = (start, count)
+    if ifds == 0:
+        raise LayoutError("the file has no image directory")
+    if ifds < expected:
+        raise LayoutError(f"the file is truncated: {ifds} of its {expected} image directories are readable")
+    if last[1] and trailer:
+        _check_ghost_block(path, *last, leader, big_endian=head[:2] == b"MM")
+    return Layout(ifds=ifds, blocks=blocks, data_end=last[0] + last[1] + (4 if trailer else 0), file_size=size)
+
+
+def _declared_ifds(path: str) -> int:
+    """How many directories the dataset says it has: levels (full + overviews), doubled when
+    it carries an internal per-dataset mask."""
+    import rasterio
+    from rasterio.enums import MaskFlags
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(path) as ds:
+            levels = 1 + len(ds.overviews(1))
+            flags = ds.mask_flag_enums[0]
+            internal = MaskFlags.per_dataset in flags and MaskFlags.alpha not in flags
+            return levels * (2 if internal and not os.path.exists(path + ".msk") else 1)
+    except RasterioIOError as exc:
+        raise LayoutError(f"the file is truncated or damaged: {_first_line(exc)}") from None
+
+
+def _block_tables(path: str, directory: int) -> list[tuple[int, int]] | None:
+    """[(offset, size)] of every block of image directory `directory` (1-based) from GDAL's
+    TIFF metadata; None when there is no such directory. LayoutError when a block's entry is
+    unreadable (its table lies beyond the end of the file)."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        ds = rasterio.open(f"GTIFF_DIR:{directory}:{path}")
+    except RasterioIOError as exc:
+        if "not found" in str(exc):
+            return None
+        raise LayoutError(f"the file is truncated inside image directory {directory}: {_first_line(exc)}") from None
+    with ds:
+        block_h, block_w = ds.block_shapes[0]
+        rows, cols = math.ceil(ds.height / block_h), math.ceil(ds.width / block_w)
+        separate = ds.count > 1 and ds.tags(ns="IMAGE_STRUCTURE").get("INTERLEAVE") == "BAND"
+        tables = []
+        for band in range(1, (ds.count if separate else 1) + 1):
+            for row in range(rows):
+                for col in range(cols):
+                    offset = ds.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=band)
+                    count = ds.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=band)
+                    if offset is None or count is None:
                         raise LayoutError(
-                            f"the file is truncated: image directory {ifds} has data up to byte "
-                            f"{int(ends[k])} but the file has {size} bytes"
+                            f"the file is truncated: block {col},{row} of image directory "
+                            f"{directory} is not in its block table"
                         )
-                    if int(ends[k]) > last[0] + last[1]:
-                        last = (int(starts[present][k]), int(counts[present][k]))
-        if ifds == 0:
-            raise LayoutError("the file has no image directory")
-        if last[1] and trailer:
-            _check_ghost_block(reader, *last, leader)
-    return Layout(
-        ifds=ifds, blocks=blocks, data_end=last[0] + last[1] + (4 if trailer else 0), file_size=size
-    )
+                    tables.append((int(offset), int(count)))
+    return tables
 
 
-def _check_ghost_block(reader: _Reader, start: int, count: int, leader: bool) -> None:
+def _check_ghost_block(path: str, start: int, count: int, leader: bool, big_endian: bool) -> None:
     """The block ending last must repeat its last 4 bytes after it (and carry its size before)."""
-    if leader and (start < 4 or struct.unpack(reader.endian + "I", reader.read_at(start - 4, 4))[0] != count):
-        raise LayoutError("the last data block's size prefix does not match its directory entry")
-    if count < 4:
-        return
-    tail = reader.read_at(start + count - 4, 8)
+    with open(path, "rb") as handle:
+        if leader:
+            handle.seek(max(start - 4, 0))
+            prefix = handle.read(4)
+            if start < 4 or struct.unpack((">" if big_endian else "<") + "I", prefix)[0] != count:
+                raise LayoutError("the last data block's size prefix does not match its directory entry")
+        if count < 4:
+            return
+        handle.seek(start + count - 4)
+        tail = handle.read(8)
     if len(tail) < 8 or tail[:4] != tail[4:]:
         raise LayoutError("the last data block's trailer does not repeat its last bytes (damaged file)")
 
 
-class _Reader:
-    """Little helpers over an open TIFF file: header, IFD entries, tag values."""
-
-    def __init__(self, handle, size: int) -> None:
-        self.handle, self.size = handle, size
-        self.endian = "<"
-        self.big = False
-
-    def read_at(self, offset: int, n: int) -> bytes:
-        self.handle.seek(offset)
-        return self.handle.read(n)
-
-    def header(self) -> int:
-        head = self.read_at(0, 16)
-        if len(head) < 8 or head[:2] not in (b"II", b"MM"):
-            raise LayoutError("not a TIFF file")
-        self.endian = "<" if head[:2] == b"II" else ">"
-        magic = struct.unpack(self.endian + "H", head[2:4])[0]
-        if magic == 42:
-            return struct.unpack(self.endian + "I", head[4:8])[0]
-        if magic == 43 and len(head) == 16:
-            self.big = True
-            return struct.unpack(self.endian + "Q", head[8:16])[0]
-        raise LayoutError("not a TIFF file")
-
-    def ifd(self, offset: int) -> tuple[dict[int, tuple[int, int, int, bytes]], int]:
-        """{tag: (type, count, value_offset, inline_bytes)} and the next IFD offset."""
-        count_fmt, entry_size, next_fmt = ("Q", 20, "Q") if self.big else ("H", 12, "I")
-        count_size = struct.calcsize(count_fmt)
-        raw = self.read_at(offset, count_size)
-        if len(raw) < count_size:
-            raise LayoutError(f"the file is truncated inside an image directory (byte {offset})")
-        n = struct.unpack(self.endian + count_fmt, raw)[0]
-        body = self.read_at(offset + count_size, n * entry_size + struct.calcsize(next_fmt))
-        if len(body) < n * entry_size + struct.calcsize(next_fmt):
-            raise LayoutError(f"the file is truncated inside an image directory (byte {offset})")
-        entries = {}
-        value_fmt = "Q" if self.big else "I"
-        inline = 8 if self.big else 4
-        for k in range(n):
-            entry = body[k * entry_size : (k + 1) * entry_size]
-            tag, typ = struct.unpack(self.endian + "HH", entry[:4])
-            count = struct.unpack(self.endian + count_fmt.replace("H", "I"), entry[4 : 4 + inline])[0]
-            value_bytes = entry[4 + inline :]
-            entries[tag] = (typ, count, struct.unpack(self.endian + value_fmt, value_bytes)[0], value_bytes)
-        next_offset = struct.unpack(self.endian + next_fmt, body[n * entry_size :])[0]
-        return entries, next_offset
-
-    def values(self, entry: tuple[int, int, int, bytes]) -> np.ndarray:
-        """An integer tag's values as int64 (inline or at their offset)."""
-        typ, count, value_offset, value_bytes = entry
-        if typ not in _TYPES:
-            raise LayoutError(f"unexpected TIFF type {typ} for a block table")
-        code, width = _TYPES[typ]
-        nbytes = count * width
-        data = value_bytes[:nbytes] if nbytes <= len(value_bytes) else self.read_at(value_offset, nbytes)
-        if len(data) < nbytes:
-            raise LayoutError("the file is truncated inside a block table")
-        return np.frombuffer(data, dtype=np.dtype(self.endian + code)).astype(np.int64)
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

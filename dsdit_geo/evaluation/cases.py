@@ -190,3 +190,51 @@ def fit_label(label: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np
     out[:h, :w] = label[:h, :w]
     known[:h, :w] = True
     return out, known
+
+
+REF_MODES = ("real", "gt", "unrelated", "flat")
+"""The Ref-use probes: the case's own Ref; the ground truth as the Ref (a perfect Ref); the Ref
+of another scene of the case list (a useless Ref); a constant mid-grey Ref (no detail)."""
+FLAT_GREY = 128
+
+
+def fit_to_shape(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(C, h, w) -> (C, H, W): the top-left part, mirrored (symmetric) where it is too small."""
+    height, width = shape
+    out = pixels[:, :height, :width]
+    pad_h, pad_w = height - out.shape[1], width - out.shape[2]
+    while pad_h > 0 or pad_w > 0:  # symmetric padding reaches at most the image size per pass
+        step_h, step_w = min(pad_h, out.shape[1]), min(pad_w, out.shape[2])
+        out = np.pad(out, ((0, 0), (0, step_h), (0, step_w)), mode="symmetric")
+        pad_h, pad_w = height - out.shape[1], width - out.shape[2]
+    return np.ascontiguousarray(out)
+
+
+def unrelated_case(cases: Sequence[Case], index: int) -> Case:
+    """The first case after `index` (cyclically) from another scene: InputError if none."""
+    n = len(cases)
+    for k in range(1, n):
+        other = cases[(index + k) % n]
+        if other.scene_id != cases[index].scene_id:
+            return other
+    raise InputError("--ref-mode unrelated needs cases from at least two scenes")
+
+
+def with_ref_mode(images: CaseImages, mode: str, unrelated: CaseImages | None = None) -> CaseImages:
+    """`images` with its Ref replaced as the probe `mode` says (REF_MODES); `unrelated` is the
+    other scene's case for mode 'unrelated'."""
+    from dataclasses import replace
+
+    shape = images.shape
+    if mode == "real":
+        return images
+    if mode == "gt":
+        return replace(images, ref=images.gt.copy(), ref_valid=images.gt_valid.copy())
+    if mode == "flat":
+        return replace(images, ref=np.full_like(images.gt, FLAT_GREY), ref_valid=np.ones(shape, bool))
+    if mode == "unrelated":
+        if unrelated is None:
+            raise ValueError("mode 'unrelated' needs the other case's images")
+        return replace(images, ref=fit_to_shape(unrelated.ref, shape),
+                       ref_valid=fit_to_shape(unrelated.ref_valid[None], shape)[0])
+    raise OptionError(f"unknown --ref-mode {mode!r}: choose among {', '.join(REF_MODES)}")

@@ -1,8 +1,10 @@
 """Turn one case at one scale into the three GeoTIFFs the pipeline reads.
 
 For scale s (whole number): the GT is cut at the bottom / right to a multiple of s pixels; the
-LR is `train.degrade.degrade_to_lr` of the GT in deterministic mode (the degradation the model
-is trained with: blur b = 0.4, area average, no noise), quantised to uint8. All three get one
+LR is `train.degrade.degrade_to_lr` of the GT in deterministic mode with one sensor model
+(`kernel`: gauss_area = blur b = 0.4 and area average, the default; bicubic_aa = antialiased
+bicubic as PIL / Matlab imresize; s2_mtf = a Sentinel-2-like Gaussian MTF, point-sampled), no
+noise, quantised to uint8. All three get one
 synthetic projected georeference (EPSG:32631, same top-left corner; HR pixel 1 m, LR pixel
 s m), so the pipeline's default target grid (Ref resolution over LR ∩ Ref) is exactly the GT's
 grid; `check_default_grid` verifies it before any method runs.
@@ -70,10 +72,10 @@ def crop_to_multiple(array: np.ndarray, scale: int) -> np.ndarray:
     return array[..., : h - h % scale, : w - w % scale]
 
 
-def make_lr(gt: np.ndarray, scale: int) -> np.ndarray:
+def make_lr(gt: np.ndarray, scale: int, kernel: str = "gauss_area") -> np.ndarray:
     """(3, H, W) uint8 GT (H, W multiples of scale) -> (3, H/s, W/s) uint8 LR: deterministic
-    `degrade_to_lr` in the model range (/255), rounded back to 8 bits."""
-    lr = degrade_to_lr(gt.astype(np.float32) / 255.0, float(scale))
+    `degrade_to_lr` with sensor model `kernel` in the model range (/255), rounded to 8 bits."""
+    lr = degrade_to_lr(gt.astype(np.float32) / 255.0, float(scale), kernel=kernel)
     return np.clip(np.rint(lr * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -91,8 +93,9 @@ def write_rgb(path: Path, pixels: np.ndarray, transform: Affine, valid: np.ndarr
     return path
 
 
-def prepare_case(images: CaseImages, scale: int, folder: Path) -> PreparedCase:
-    """Write gt.tif, lr.tif and ref.tif of `images` at `scale` into `folder` (created)."""
+def prepare_case(images: CaseImages, scale: int, folder: Path, kernel: str = "gauss_area") -> PreparedCase:
+    """Write gt.tif, lr.tif (sensor model `kernel`) and ref.tif of `images` at `scale` into
+    `folder` (created)."""
     folder.mkdir(parents=True, exist_ok=True)
     gt = np.ascontiguousarray(crop_to_multiple(images.gt, scale))
     if min(gt.shape[1:]) < scale:
@@ -102,7 +105,7 @@ def prepare_case(images: CaseImages, scale: int, folder: Path) -> PreparedCase:
     ref_valid = crop_to_multiple(images.ref_valid, scale)
     paths = (folder / "gt.tif", folder / "lr.tif", folder / "ref.tif")
     write_rgb(paths[0], gt, hr_transform(), gt_valid)
-    write_rgb(paths[1], make_lr(gt, scale), lr_transform(scale))
+    write_rgb(paths[1], make_lr(gt, scale, kernel), lr_transform(scale))
     write_rgb(paths[2], ref, hr_transform(), ref_valid)
     label = label_valid = None
     if images.label is not None:

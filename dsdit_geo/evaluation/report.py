@@ -3,7 +3,10 @@
 Units: PSNR in dB on 8-bit RGB (inf for identical images), SSIM in [-1, 1], LPIPS (AlexNet)
 and DISTS >= 0 (lower is better; None when not computed), seconds = wall time of one
 `upscale_file` call. Trust = the method's per-pixel weight of the Ref in [0, 1]; aggregates
-pool the pixels of every labelled case (changed: label > 0).
+pool the pixels of every labelled case (changed: label > 0), and of every case for the mean
+trust over all pixels. Each row also says how its LR was made (`degradation`, a
+`train.degrade.KERNELS` name) and which Ref the method saw (`ref_mode`: real | gt |
+unrelated | flat, the Ref-use probes).
 JSON cannot hold inf / nan: `json_safe` writes them as the strings "inf", "-inf", "nan".
 """
 
@@ -20,16 +23,28 @@ METRICS = ("psnr", "ssim", "lpips", "dists")
 
 @dataclass
 class TrustStats:
-    """Sums of the trust map over changed / unchanged labelled pixels (NaN pixels left out)."""
+    """Sums of the trust map over changed / unchanged labelled pixels and over all scored
+    pixels (NaN pixels left out)."""
 
     changed_sum: float = 0.0
     changed_px: int = 0
     unchanged_sum: float = 0.0
     unchanged_px: int = 0
+    all_sum: float = 0.0
+    all_px: int = 0
 
     def __add__(self, other: TrustStats) -> TrustStats:
         return TrustStats(self.changed_sum + other.changed_sum, self.changed_px + other.changed_px,
-                          self.unchanged_sum + other.unchanged_sum, self.unchanged_px + other.unchanged_px)
+                          self.unchanged_sum + other.unchanged_sum, self.unchanged_px + other.unchanged_px,
+                          self.all_sum + other.all_sum, self.all_px + other.all_px)
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.changed_px or self.unchanged_px)
+
+    @property
+    def mean(self) -> float | None:
+        return self.all_sum / self.all_px if self.all_px else None
 
     @property
     def changed_mean(self) -> float | None:
@@ -55,10 +70,13 @@ class RunRow:
     ssim: float
     lpips: float | None = None
     dists: float | None = None
-    trust: TrustStats | None = None  # labelled cases with a trust-providing method only
+    trust: TrustStats | None = None  # methods with a trust map only
+    degradation: str = "gauss_area"
+    ref_mode: str = "real"
 
     def to_dict(self) -> dict[str, object]:
         out = {k: v for k, v in asdict(self).items() if k != "trust"}
+        out["trust_mean"] = self.trust.mean if self.trust else None
         out["trust_changed"] = self.trust.changed_mean if self.trust else None
         out["trust_unchanged"] = self.trust.unchanged_mean if self.trust else None
         out["trust_changed_px"] = self.trust.changed_px if self.trust else None
@@ -81,11 +99,14 @@ class Aggregate:
     dataset: str | None = None
     n_labelled: int = 0
     trust: TrustStats = field(default_factory=TrustStats)
+    degradation: str = "gauss_area"
+    ref_mode: str = "real"
 
     def to_dict(self) -> dict[str, object]:
         out = {k: v for k, v in asdict(self).items() if k != "trust"}
         if self.dataset is None:
             del out["dataset"]
+        out["trust_mean"] = self.trust.mean
         out["trust_changed"] = self.trust.changed_mean
         out["trust_unchanged"] = self.trust.unchanged_mean
         out["trust_changed_px"] = self.trust.changed_px
@@ -102,19 +123,22 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def aggregate(rows: Sequence[RunRow], by_dataset: bool = False) -> list[Aggregate]:
-    """Mean metrics per (method, scale[, dataset]), in the order the groups first appear."""
+    """Mean metrics per (method, scale, degradation, ref_mode[, dataset]), in the order the
+    groups first appear."""
     groups: dict[tuple, list[RunRow]] = {}
     for row in rows:
-        key = (row.method, row.scale, row.dataset if by_dataset else None)
+        key = (row.method, row.scale, row.degradation, row.ref_mode, row.dataset if by_dataset else None)
         groups.setdefault(key, []).append(row)
     out = []
-    for (method, scale, dataset), members in groups.items():
+    for (method, scale, degradation, ref_mode, dataset), members in groups.items():
         trust = TrustStats()
-        labelled = [r.trust for r in members if r.trust is not None]
-        for stats in labelled:
+        with_trust = [r.trust for r in members if r.trust is not None]
+        for stats in with_trust:
             trust = trust + stats
+        labelled = [t for t in with_trust if t.labelled]
         out.append(Aggregate(
             method=method, scale=scale, dataset=dataset, n_cases=len(members),
+            degradation=degradation, ref_mode=ref_mode,
             psnr=_mean(r.psnr for r in members), ssim=_mean(r.ssim for r in members),
             lpips=_mean(r.lpips for r in members), dists=_mean(r.dists for r in members),
             seconds_per_case=_mean(r.seconds for r in members), n_labelled=len(labelled), trust=trust,
@@ -131,16 +155,21 @@ def _fmt(value: float | None, digits: int) -> str:
 
 
 def format_table(aggregates: Sequence[Aggregate]) -> str:
-    """Plain-text table, one line per (method, scale): PSNR, SSIM, LPIPS, DISTS, s/case, n,
-    and the mean trust on changed / unchanged labelled pixels."""
-    header = ("method", "scale", "PSNR", "SSIM", "LPIPS", "DISTS", "s/case", "n",
-              "trust chg", "trust unchg")
+    """Plain-text table, one line per (method, scale, degradation, ref mode): PSNR, SSIM,
+    LPIPS, DISTS, s/case, n, the mean trust over all pixels and on changed / unchanged
+    labelled pixels. The degradation / Ref columns appear when any row is not the default."""
+    probes = any((a.degradation, a.ref_mode) != ("gauss_area", "real") for a in aggregates)
+    header = ("method", "scale", *(("degradation", "ref") if probes else ()), "PSNR", "SSIM", "LPIPS",
+              "DISTS", "s/case", "n", "trust", "trust chg", "trust unchg")
     lines = [header]
-    for a in sorted(aggregates, key=lambda a: (a.scale,)):
+    order = sorted(aggregates, key=lambda a: (a.scale, a.degradation, a.ref_mode) if probes else (a.scale,))
+    for a in order:
         lines.append((
-            a.method + (f" [{a.dataset}]" if a.dataset else ""), f"x{a.scale}", _fmt(a.psnr, 2),
+            a.method + (f" [{a.dataset}]" if a.dataset else ""), f"x{a.scale}",
+            *((a.degradation, a.ref_mode) if probes else ()), _fmt(a.psnr, 2),
             _fmt(a.ssim, 4), _fmt(a.lpips, 4), _fmt(a.dists, 4), _fmt(a.seconds_per_case, 2),
-            str(a.n_cases), _fmt(a.trust.changed_mean, 3), _fmt(a.trust.unchanged_mean, 3),
+            str(a.n_cases), _fmt(a.trust.mean, 3), _fmt(a.trust.changed_mean, 3),
+            _fmt(a.trust.unchanged_mean, 3),
         ))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = []
@@ -191,12 +220,15 @@ class EvaluationResult:
     def by_dataset(self) -> list[Aggregate]:
         return aggregate(self.rows, by_dataset=True)
 
-    def get(self, method: str, scale: int) -> Aggregate:
-        """The aggregate of one method label at one scale (KeyError if absent)."""
+    def get(self, method: str, scale: int, degradation: str | None = None,
+            ref_mode: str | None = None) -> Aggregate:
+        """The aggregate of one method label at one scale (and degradation / Ref mode, when
+        given; else the first group of the method and scale). KeyError if absent."""
         for agg in self.aggregates:
-            if agg.method == method and agg.scale == scale:
+            if (agg.method == method and agg.scale == scale
+                    and degradation in (None, agg.degradation) and ref_mode in (None, agg.ref_mode)):
                 return agg
-        raise KeyError((method, scale))
+        raise KeyError((method, scale, degradation, ref_mode))
 
     def table(self) -> str:
         return format_table(self.aggregates)

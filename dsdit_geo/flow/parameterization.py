@@ -3,6 +3,9 @@
 hr and lr_hr are in the model range (0..1 nominal); x0 lives in network space.
   prediction "image":    x0 = 2 hr - 1
   prediction "residual": x0 = residual_scale * 2 (hr - lr_hr)
+  prediction "fusion":   x0 = residual_scale * 2 (hr - anchor), anchor a deterministic fusion
+                         of LR and Ref (``dsdit_geo.flow.anchor``); the caller passes the anchor
+                         where "residual" takes lr_hr, so both share the formulas below.
 The conditions given to the network are always ``to_network(lr_hr)`` and ``to_network(ref_hr)``.
 """
 
@@ -13,7 +16,8 @@ from typing import Any
 
 import torch
 
-PREDICTIONS = ("image", "residual")
+PREDICTIONS = ("image", "residual", "fusion")
+ANCHORED = ("residual", "fusion")
 
 
 def to_network(x: torch.Tensor) -> torch.Tensor:
@@ -29,7 +33,7 @@ def from_network(x: torch.Tensor) -> torch.Tensor:
 def _check(prediction: str, residual_scale: float) -> None:
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-    if prediction == "residual" and not residual_scale > 0:
+    if prediction in ANCHORED and not residual_scale > 0:
         raise ValueError(f"residual_scale must be positive, got {residual_scale}")
 
 
@@ -41,7 +45,7 @@ def encode_target(
     if prediction == "image":
         return to_network(hr)
     if lr_hr is None:
-        raise ValueError("prediction 'residual' needs lr_hr")
+        raise ValueError(f"prediction {prediction!r} needs its anchor (lr_hr or the fusion)")
     return (2 * residual_scale) * (hr - lr_hr)
 
 
@@ -53,7 +57,7 @@ def decode_target(
     if prediction == "image":
         return from_network(x0)
     if lr_hr is None:
-        raise ValueError("prediction 'residual' needs lr_hr")
+        raise ValueError(f"prediction {prediction!r} needs its anchor (lr_hr or the fusion)")
     return lr_hr + x0 / (2 * residual_scale)
 
 

@@ -146,3 +146,4 @@ def make_velocity_fn(
         return out.velocity, out.trust
 
     return fn
+

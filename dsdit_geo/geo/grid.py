@@ -23,6 +23,7 @@ MIN_LR_PX = 2.0  # the overlap must span at least this many LR pixels in each di
 DENSIFY_SEGMENTS = 64  # points per footprint edge when reprojecting
 _SNAP_EPS = 1e-3  # pixel fraction tolerated when snapping (datum round trips move corners by ~1e-4 px)
 _ALIGN_RTOL = 1e-9  # relative tolerance for "same resolution / origin"
+RES_DIGITS = 6  # significant digits of a resolution measured in another CRS
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,17 @@ def pixel_size_in(geometry: RasterGeometry, area_native: BaseGeometry, dst_crs: 
     return geometry.pixel_size * math.sqrt(area_dst / area_native.area)
 
 
+def round_resolution(value: float, digits: int = RES_DIGITS) -> float:
+    """`value` to `digits` significant digits (1.0000000000058 -> 1.0, 0.5971641 -> 0.597164)."""
+    return float(f"{value:.{digits}g}")
+
+
+def _clean(value: float, step: float) -> float:
+    """`value` rounded to the decimals `step` needs (+3), dropping float noise of i * step."""
+    decimals = max(0, RES_DIGITS + 3 - math.floor(math.log10(abs(step))) - 1) if step else 0
+    return round(value, decimals)
+
+
 def _snap_inward(lo: float, hi: float, origin: float, step: float) -> tuple[int, int]:
     """Whole-pixel index range [i0, i1) of a grid (origin + i*step) lying inside [lo, hi]."""
     i0 = math.ceil((lo - origin) / step - _SNAP_EPS)
@@ -154,8 +166,8 @@ def target_grid(
         res_x = res_y = float(resolution)
     elif same_crs_as_ref and ref.is_north_up:
         res_x, res_y = ref.transform.a, -ref.transform.e
-    else:
-        res_x = res_y = ref_px
+    else:  # measured through a reprojection: rounded, so neighbouring scenes share one grid
+        res_x = res_y = round_resolution(ref_px)
     hr_px = math.sqrt(res_x * res_y)
     scale = lr_px / hr_px
     if not scale > 1.0 + 1e-6:
@@ -186,7 +198,12 @@ def target_grid(
             f"the LR ∩ Ref overlap is too small ({max(width, 0)}×{max(height, 0)} target pixels, "
             f"less than {MIN_LR_PX:g} LR pixels across)"
         )
-    transform = Affine(res_x, 0.0, origin_x + col0 * res_x, 0.0, -res_y, origin_y - row0 * res_y)
+    # unless Ref-aligned, the corner is a whole multiple of the pixel size (as gdalwarp -tap),
+    # rounded off the float noise of the product
+    left_x, top_y = origin_x + col0 * res_x, origin_y - row0 * res_y
+    if not ref_aligned:
+        left_x, top_y = _clean(left_x, res_x), _clean(top_y, res_y)
+    transform = Affine(res_x, 0.0, left_x, 0.0, -res_y, top_y)
     return TargetGrid(
         crs=dst_crs,
         transform=transform,

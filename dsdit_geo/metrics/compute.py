@@ -45,8 +45,10 @@ def perceptual_metrics(
     mask: np.ndarray | None = None,
     device: str | torch.device = "cpu",
     max_tile_px: int = 1024,
+    dists: bool = True,
 ) -> dict[str, float]:
-    """LPIPS (AlexNet, v0.1) and DISTS of two uint8 (H, W, C) images, C in {1, 3}.
+    """LPIPS (AlexNet, v0.1) and DISTS (unless ``dists`` is False: VGG-16 is the slow part) of
+    two uint8 (H, W, C) images, C in {1, 3}.
 
     With a mask (H, W) bool (True = valid), both are cropped to the valid bounding box and the
     prediction's invalid pixels are replaced by the truth's, so nodata adds no difference (an
@@ -61,8 +63,10 @@ def perceptual_metrics(
         raise ValueError(f"perceptual metrics need images of at least {MIN_PERCEPTUAL_PX} px, got {h}x{w}")
     x, y = _to_tensor(a, device), _to_tensor(b, device)
     lpips = float(tiled_lpips(get_lpips("alex", device), 2 * x - 1, 2 * y - 1, max_tile_px)[0])
-    dists = float(tiled_dists(get_dists(device), x, y, max_tile_px)[0])
-    return {"lpips": max(lpips, 0.0), "dists": max(dists, 0.0)}
+    if not dists:
+        return {"lpips": max(lpips, 0.0)}
+    value = float(tiled_dists(get_dists(device), x, y, max_tile_px)[0])
+    return {"lpips": max(lpips, 0.0), "dists": max(value, 0.0)}
 
 
 def compute_metrics(
@@ -73,6 +77,7 @@ def compute_metrics(
     device: str | torch.device = "cpu",
     crop_border: int = 0,
     max_tile_px: int = 1024,
+    dists: bool = True,
 ) -> dict[str, float]:
     """All evaluation metrics of a prediction against its ground truth.
 
@@ -81,11 +86,11 @@ def compute_metrics(
     ``crop_border`` pixels are dropped from every edge before any metric.
 
     Returns ``{"psnr": dB (inf if identical), "ssim": [-1, 1], "lpips": >= 0, "dists": >= 0}``;
-    the last two only with ``perceptual=True`` (networks built on first use and cached per device;
+    the last two only with ``perceptual=True`` (DISTS also needs ``dists``) (networks built on first use and cached per device;
     ModelError naming the install command when the optional weight packages are absent).
     """
     a, b, m = prepare_pair(pred_uint8_rgb, gt_uint8_rgb, mask, crop_border)
     out = {"psnr": psnr(a, b, m), "ssim": ssim(a, b, m)}
     if perceptual:
-        out.update(perceptual_metrics(a, b, m, device=device, max_tile_px=max_tile_px))
+        out.update(perceptual_metrics(a, b, m, device=device, max_tile_px=max_tile_px, dists=dists))
     return out

@@ -28,7 +28,7 @@ from dsdit_geo.model.blocks import (
     modulated_norm,
 )
 
-PREDICTIONS = ("image", "residual")
+PREDICTIONS = ("image", "residual", "fusion")
 SCALE_EMBED_MULT = 250.0  # log(scale) * this feeds the sinusoidal scale embedding (x10 -> ~576)
 
 
@@ -45,9 +45,11 @@ class DSDiTTransformer(ModelMixin, ConfigMixin):
 
     Config: in_channels, patch_size, hidden_dim, depth, num_heads, mlp_ratio, attention
     (siamese|joint), injection (plw|separate|sum|none), qk_norm, activation (gelu|gelu_tanh),
-    scale_conditioning, prediction (image|residual), residual_scale (the last two are read by
-    ``dsdit_geo.flow.parameterization``; the network itself is agnostic), timestep_scale,
-    freq_channels.
+    scale_conditioning, prediction (image|residual|fusion), residual_scale (the last two are
+    read by ``dsdit_geo.flow.parameterization``; the network itself is agnostic), timestep_scale,
+    freq_channels, conv_head (hidden channels of a light convolutional head after unpatchify,
+    0 = none): v += conv3x3(SiLU(conv3x3([v; x_t]))), last conv zero-initialised, so the
+    velocity is smooth across patch borders instead of showing the p-px grid.
     """
 
     _supports_gradient_checkpointing = True
@@ -70,6 +72,7 @@ class DSDiTTransformer(ModelMixin, ConfigMixin):
         residual_scale: float = 1.0,
         timestep_scale: float = 1000.0,
         freq_channels: int = 256,
+        conv_head: int = 0,
     ) -> None:
         super().__init__()
         if attention not in ATTENTION_MODES:
@@ -93,6 +96,15 @@ class DSDiTTransformer(ModelMixin, ConfigMixin):
         )
         self.final_ada = nn.Linear(d, 2 * d)  # shift, scale
         self.final_proj = nn.Linear(d, p * p * c)
+        if conv_head < 0:
+            raise ValueError(f"conv_head must be >= 0, got {conv_head}")
+        self.out_head = None
+        if conv_head:
+            self.out_head = nn.Sequential(
+                nn.Conv2d(2 * c, conv_head, 3, padding=1, padding_mode="replicate"),
+                nn.SiLU(),
+                nn.Conv2d(conv_head, c, 3, padding=1, padding_mode="replicate"),
+            )
         self.gradient_checkpointing = False
         self._pos_cache: dict[tuple, torch.Tensor] = {}
         self._init_weights()
@@ -118,6 +130,9 @@ class DSDiTTransformer(ModelMixin, ConfigMixin):
         for m in (self.final_ada, self.final_proj):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
+        if self.out_head is not None:
+            nn.init.zeros_(self.out_head[-1].weight)
+            nn.init.zeros_(self.out_head[-1].bias)
 
     # -- helpers -----------------------------------------------------------------------------
     def pos_embed(self, gh: int, gw: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -212,7 +227,10 @@ class DSDiTTransformer(ModelMixin, ConfigMixin):
 
         shift, scl = self.final_ada(cond).unsqueeze(1).chunk(2, dim=-1)
         out = self.final_proj(modulated_norm(s[X], shift, scl))
-        velocity = self.unpatchify(out, h, w).float()
+        velocity = self.unpatchify(out, h, w)
+        if self.out_head is not None:
+            velocity = velocity + self.out_head(torch.cat([velocity, x_t.to(velocity.dtype)], dim=1))
+        velocity = velocity.float()
         trust = None
         if return_trust and alphas:
             trust = torch.stack(alphas).float().mean(0).view(b, 1, gh, gw)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -22,18 +21,26 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from dsdit_geo.errors import OptionError, OutputError
+from dsdit_geo.raster.gdal_env import no_pam
+from dsdit_geo.raster.gdal_errors import describe, gdal_errors
+from dsdit_geo.raster.publish import check_output_node, publish
+from dsdit_geo.raster.temps import remove_stale, temp_name
+from dsdit_geo.raster.verify import PixelHasher, VerifyError, verify_written
+from dsdit_geo.signals import deferred_signals
 
 BLOCK_PX = 512
+OVERVIEW_RESAMPLING = "AVERAGE"
 COMPRESSIONS = ("deflate", "zstd", "lzw")
 _TEMP_SIDECARS = (".ovr.tmp", ".aux.xml", ".msk")
+# COG compressions that keep every bit, so the pixel checksum written with the strips holds.
+_LOSSLESS = ("DEFLATE", "ZSTD", "LZW", "LZMA", "PACKBITS", "NONE")
 
 
 def check_output_path(path: str, overwrite: bool, what: str = "output") -> str:
     """The absolute output path, or OutputError if it exists (without `overwrite`), is a folder,
     or its folder is missing or not writable (tested by creating a file: works as root too)."""
     path = os.path.abspath(path)
-    if os.path.isdir(path):
-        raise OutputError(f"{what} path is a folder: {path}")
+    check_output_node(path, what)  # a folder, device, FIFO ...: refused even with overwrite
     if os.path.lexists(path) and not overwrite:
         raise OutputError(f"{what} file exists: {path} (use --overwrite to replace it)")
     folder = os.path.dirname(path)
@@ -47,11 +54,11 @@ def check_output_path(path: str, overwrite: bool, what: str = "output") -> str:
 
 
 def create_hidden_file(beside: str, suffix: str) -> str:
-    """Create a new empty file '.<name>.<random><suffix>' in the folder of `beside` (mode 0666
-    minus the umask, like any new file) and return its path; OSError if that is impossible."""
+    """Create a new empty file '.<name>.<random>.p<pid><suffix>' in the folder of `beside` (mode
+    0666 minus the umask, like any new file) and return its path; OSError if that is impossible."""
     folder, name = os.path.split(os.path.abspath(beside))
     for _ in range(100):
-        path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}{suffix}")
+        path = os.path.join(folder, temp_name(name, suffix))
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         except FileExistsError:
@@ -72,14 +79,50 @@ class OutputSpec:
     dtype: str
     nodata: float | None = None
     write_mask: bool = False
-    descriptions: tuple[str, ...] = ()
+    descriptions: tuple[str | None, ...] = ()  # None: left unset
     colorinterp: tuple[ColorInterp, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     compress: str = "deflate"
+    # per band, () = none: scale/offset/units and tags kept from the LR
+    scales: tuple[float, ...] = ()
+    offsets: tuple[float, ...] = ()
+    units: tuple[str, ...] = ()
+    band_tags: tuple[dict[str, str], ...] = ()
+    creation_options: dict[str, str] = field(default_factory=dict)  # --co, over our COG defaults
 
     @property
     def is_float(self) -> bool:
         return np.issubdtype(np.dtype(self.dtype), np.floating)
+
+
+def cog_options(spec: OutputSpec) -> dict[str, str]:
+    """The COG driver's creation options: our defaults, then the user's `--co` on top."""
+    options = {
+        "COMPRESS": spec.compress.upper(),
+        "PREDICTOR": "YES",
+        "BLOCKSIZE": str(BLOCK_PX),
+        "OVERVIEWS": "AUTO",
+        "OVERVIEW_RESAMPLING": OVERVIEW_RESAMPLING,
+        "BIGTIFF": "IF_SAFER",
+    }
+    options.update({key.upper(): value for key, value in spec.creation_options.items()})
+    return options
+
+
+def _write_band_metadata(ds, spec: OutputSpec) -> None:
+    """Descriptions (only those set), scales, offsets, units and band tags of `spec`."""
+    for i, description in enumerate(spec.descriptions, start=1):
+        if description:
+            ds.set_band_description(i, description)
+    if spec.scales:
+        ds.scales = spec.scales
+    if spec.offsets:
+        ds.offsets = spec.offsets
+    if spec.units:
+        ds.units = spec.units
+    for i, tags in enumerate(spec.band_tags, start=1):
+        if tags:
+            ds.update_tags(i, **tags)
 
 
 class AtomicCogWriter:
@@ -90,7 +133,8 @@ class AtomicCogWriter:
     never rewrites a compressed block.
     """
 
-    def __init__(self, out_path: str, spec: OutputSpec) -> None:
+    def __init__(self, out_path: str, spec: OutputSpec, *, overwrite: bool = False) -> None:
+        """`overwrite` False: `commit()` fails, leaving it alone, if a file appeared at `out_path`."""
         if spec.compress not in COMPRESSIONS:
             raise OptionError(f"--compress must be one of {', '.join(COMPRESSIONS)}, got {spec.compress!r}")
         self.out_path = os.path.abspath(out_path)
@@ -103,21 +147,27 @@ class AtomicCogWriter:
         self._buf_mask = np.zeros((block_rows, spec.width), np.uint8) if spec.write_mask else None
         self._buf_row0 = 0
         self._buf_fill = 0
+        self.overwrite = overwrite
+        lossless = cog_options(spec).get("COMPRESS", "").upper() in _LOSSLESS
+        self._hasher = PixelHasher(spec.count, spec.write_mask) if lossless else None
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> AtomicCogWriter:
+        remove_stale(self.out_path)  # temporaries of killed runs on this output
         try:
             strips_path = self._new_temp(".strips.tif")
-            self._ds = rasterio.open(strips_path, "w", **self._strip_profile())
-            self._ds.update_tags(**self.spec.tags)
-            if self.spec.descriptions:
-                self._ds.descriptions = self.spec.descriptions
-            if self.spec.colorinterp:
-                self._ds.colorinterp = self.spec.colorinterp
+            with no_pam():
+                self._ds = rasterio.open(strips_path, "w", **self._strip_profile())
+                self._ds.update_tags(**self.spec.tags)
+                _write_band_metadata(self._ds, self.spec)
+                if self.spec.colorinterp:
+                    self._ds.colorinterp = self.spec.colorinterp
         except BaseException as exc:
             self._cleanup()
-            if isinstance(exc, (OSError, RasterioError)):
-                raise OutputError(f"cannot create a temporary file beside {self.out_path}: {exc}") from None
+            if isinstance(exc, (OSError, RasterioError, *gdal_errors())):
+                raise OutputError(
+                    f"cannot create a temporary file beside {self.out_path}: {describe(exc)}"
+                ) from None
             raise
         return self
 
@@ -131,7 +181,7 @@ class AtomicCogWriter:
 
     def _cleanup(self) -> None:
         if self._ds is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), no_pam():
                 self._ds.close()
             self._ds = None
         for path in self._temps:
@@ -189,36 +239,56 @@ class AtomicCogWriter:
     def _write_buffer(self) -> None:
         n = self._buf_fill
         window = Window(0, self._buf_row0, self.spec.width, n)
+        if self._hasher is not None:
+            self._hasher.update(self._buf[:, :n], None if self._buf_mask is None else self._buf_mask[:n])
         try:
             self._ds.write(self._buf[:, :n], window=window)
             if self._buf_mask is not None:
                 self._ds.write_mask(self._buf_mask[:n], window=window)
-        except (OSError, RasterioError) as exc:
-            raise OutputError(f"writing a temporary file beside {self.out_path} failed: {exc}") from None
+        except (OSError, RasterioError, *gdal_errors()) as exc:
+            raise OutputError(
+                f"writing a temporary file beside {self.out_path} failed: {describe(exc)}"
+                f"{_disk_hint(self.out_path)}"
+            ) from None
         self._buf_row0 += n
         self._buf_fill = 0
 
     def commit(self) -> None:
-        """Finish the strips, copy them to a COG beside the output and rename it into place."""
+        """Finish the strips, copy them to a COG beside the output, verify it (fsync, every block
+        decodes, pixel checksums match) and publish it (see publish.py). Ctrl-C / SIGTERM during
+        the copy and the check take effect after them, before anything is published."""
         if self._next_row != self.spec.height:
             raise ValueError(f"only {self._next_row} of {self.spec.height} rows were written")
+        spec = self.spec
         try:
             strips_path = self._ds.name
-            self._ds.close()
-            self._ds = None
-            cog_path = self._new_temp(".cog.tif")
-            rasterio.shutil.copy(
-                strips_path,
-                cog_path,
-                driver="COG",
-                COMPRESS=self.spec.compress.upper(),
-                PREDICTOR="YES",
-                BLOCKSIZE=BLOCK_PX,
-                OVERVIEWS="AUTO",
-                OVERVIEW_RESAMPLING="AVERAGE",
-                BIGTIFF="IF_SAFER",
-            )
-            os.replace(cog_path, self.out_path)
+            with deferred_signals():  # GDAL's long calls: a signal takes effect after them
+                with no_pam():
+                    if self._hasher is not None:
+                        self._ds.update_tags(**self._hasher.tags())
+                    self._ds.close()
+                self._ds = None
+                cog_path = self._new_temp(".cog.tif")
+                with no_pam():
+                    rasterio.shutil.copy(strips_path, cog_path, driver="COG", **cog_options(spec))
+                verify_written(cog_path, spec.width, spec.height, spec.count, self._hasher is not None)
+            publish(cog_path, self.out_path, self.overwrite)
             self._temps.remove(cog_path)
-        except (OSError, RasterioError) as exc:
-            raise OutputError(f"writing {self.out_path} failed: {exc}") from None
+        except VerifyError as exc:
+            raise OutputError(
+                f"writing {self.out_path} failed: the written file does not check out ({exc})"
+                f"{_disk_hint(self.out_path) or '; is the disk full?'}"
+            ) from None
+        except (OSError, RasterioError, *gdal_errors()) as exc:
+            hint = _disk_hint(self.out_path)
+            raise OutputError(f"writing {self.out_path} failed: {describe(exc)}{hint}") from None
+
+
+def _disk_hint(out_path: str, low_bytes: int = 16 * 1024 * 1024) -> str:
+    """'; the disk is full ...' when the output's file system has almost no space left."""
+    try:
+        info = os.statvfs(os.path.dirname(out_path))
+    except (OSError, AttributeError):
+        return ""
+    free = info.f_bavail * info.f_frsize
+    return f"; the disk is full ({free // 1024} KiB free there)" if free < low_bytes else ""

@@ -28,6 +28,9 @@ from rasterio.windows import Window
 from dsdit_geo.errors import InputError
 from dsdit_geo.geo.grid import RasterGeometry, TargetGrid, reproject_polygon
 from dsdit_geo.geo.tiling import reflect_indices
+from dsdit_geo.raster.nodata import NodataOverride
+from dsdit_geo.raster.nodata import resolve as resolve_nodata
+from dsdit_geo.raster.publish import node_kind
 
 WARP_MEM_LIMIT_MB = 64
 STATS_WARP_MEM_LIMIT_MB = 8
@@ -40,7 +43,7 @@ _GDAL_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]+:")  # e.g. NETCDF:..., GPKG:.
 
 def _is_local_path(path: str) -> bool:
     """False for GDAL virtual paths (/vsizip/, /vsicurl/, URLs, DRIVER:...): let GDAL open those."""
-    if path.startswith("/vsi"):
+    if path.startswith("/vsi") or path.lstrip().startswith("<"):  # a VRT given as XML
         return False
     return not (_GDAL_PREFIX.match(path) and not os.path.exists(path))
 
@@ -52,6 +55,9 @@ def open_raster(path: str, role: str) -> DatasetReader:
             raise InputError(f"{role} file not found: {path}")
         if os.path.isdir(path):
             raise InputError(f"{role} path is a folder, not a raster: {path}")
+        kind = node_kind(path)  # a FIFO would block the open forever; a device never ends
+        if kind is not None:
+            raise InputError(f"{role} path is {kind}, not a raster file: {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -85,8 +91,12 @@ _VRT_COLORINTERP = {
 }
 
 
-def without_alpha(ds: DatasetReader, data_bands: list[int]) -> DatasetReader:
-    """`ds`, or an in-memory VRT of it in which no band is flagged alpha.
+def without_alpha(
+    ds: DatasetReader, data_bands: list[int], nodata: NodataOverride = None
+) -> DatasetReader:
+    """`ds`, or an in-memory VRT of it in which no band is flagged alpha and, when `nodata` is
+    given (a number, or NO_NODATA), every band has that nodata instead of the declared one
+    (the file's own mask is then ignored, as with gdalwarp -srcnodata).
 
     Many NAIP files flag their NIR band as alpha; GDAL's warper would then weight every band by
     it (darkening, or dropping low-NIR pixels such as water). A band flagged alpha that is not
@@ -94,20 +104,20 @@ def without_alpha(ds: DatasetReader, data_bands: list[int]) -> DatasetReader:
     when the raster has no nodata value; one used as data is plain data.
     """
     alpha = [i for i, ci in enumerate(ds.colorinterp, start=1) if ci == ColorInterp.alpha]
-    if not alpha:
+    if not alpha and nodata is None:
         return ds
     source = f'<SourceFilename relativeToVRT="0">{escape(ds.name)}</SourceFilename>'
     bands = []
     for i in range(1, ds.count + 1):
-        nodata = ds.nodatavals[i - 1]
+        nodata_i = resolve_nodata(nodata, ds.nodatavals[i - 1])
         bands.append(
             f'<VRTRasterBand dataType="{_gdal_typename(ds.dtypes[i - 1])}" band="{i}">'
             f"<ColorInterp>{_VRT_COLORINTERP.get(ds.colorinterp[i - 1], 'Undefined')}</ColorInterp>"
-            + (f"<NoDataValue>{nodata!r}</NoDataValue>" if nodata is not None else "")
+            + (f"<NoDataValue>{nodata_i!r}</NoDataValue>" if nodata_i is not None else "")
             + f"<SimpleSource>{source}<SourceBand>{i}</SourceBand></SimpleSource></VRTRasterBand>"
         )
     mask = ""
-    if alpha[0] not in data_bands and ds.nodata is None:
+    if alpha and alpha[0] not in data_bands and resolve_nodata(nodata, ds.nodata) is None:
         mask = (
             f'<MaskBand><VRTRasterBand dataType="Byte"><SimpleSource>{source}'
             f"<SourceBand>{alpha[0]}</SourceBand></SimpleSource></VRTRasterBand></MaskBand>"
@@ -125,9 +135,11 @@ def geometry_of(ds: DatasetReader) -> RasterGeometry:
     return RasterGeometry(crs=ds.crs, transform=ds.transform, width=ds.width, height=ds.height)
 
 
-def open_warped(ds: DatasetReader, grid: TargetGrid, resampling: Resampling) -> WarpedVRT:
-    """A float32 WarpedVRT of `ds` on `grid` (NaN where invalid). Reading windows of it never
-    loads the whole scene; GDAL's warper is deterministic per output pixel."""
+def open_warped(
+    ds: DatasetReader, grid: TargetGrid, resampling: Resampling, dtype: str = "float32"
+) -> WarpedVRT:
+    """A float32 (or `dtype`) WarpedVRT of `ds` on `grid` (NaN where invalid). Reading windows
+    of it never loads the whole scene; GDAL's warper is deterministic per output pixel."""
     return WarpedVRT(
         ds,
         crs=grid.crs,
@@ -135,7 +147,7 @@ def open_warped(ds: DatasetReader, grid: TargetGrid, resampling: Resampling) -> 
         width=grid.width,
         height=grid.height,
         resampling=resampling,
-        dtype="float32",
+        dtype=dtype,
         nodata=np.nan,
         tolerance=WARP_TOLERANCE_PX,
         warp_mem_limit=WARP_MEM_LIMIT_MB,
@@ -200,10 +212,10 @@ def read_warped(
     shape: tuple[int, int],
     resampling: Resampling,
 ) -> np.ndarray:
-    """(C, *shape) float32 of `ds` warped onto a small grid (NaN where invalid). The source may
+    """(C, *shape) float64 of `ds` warped onto a small grid (NaN where invalid). The source may
     be much larger (a Ref averaged onto LR pixels): GDAL's chunked warp keeps memory bounded
     (a WarpedVRT would warp whole 128-row blocks of it at once)."""
-    out = np.full((len(indexes), *shape), np.nan, np.float32)
+    out = np.full((len(indexes), *shape), np.nan, np.float64)  # float32 would overflow 1e300
     reproject(
         rasterio.band(ds, indexes),
         out,

@@ -18,19 +18,22 @@ from dsdit_geo.radiometry import BandScaling, GainOffset
 class Radiometry:
     """lr, ref: model-range maps (raster units -> 0..1); ref_to_lr: per-band gain/offset from
     the Ref's model range to the LR's; lr_fill: (C,) model-range value put in invalid LR pixels
-    (the LR's mean over the overlap: a global constant, so tiling does not change it)."""
+    (the LR's mean over the overlap: a global constant, so tiling does not change it);
+    lr_range: per-band (lo, hi) (C,) raster units the output is clamped to (the LR's valid
+    range, `radiometry.valid_range`), None: the dtype's range only."""
 
     lr: BandScaling
     ref: BandScaling
     ref_to_lr: GainOffset
     lr_fill: np.ndarray
+    lr_range: tuple[np.ndarray, np.ndarray] | None = None
 
     def prepare_tile(self, lr_raw: np.ndarray, ref_raw: np.ndarray) -> tuple[np.ndarray, ...]:
         """lr_raw, ref_raw: (C, H, W) raster units, NaN where invalid ->
         (lr_model, ref_model) (C, H, W) float32 and (lr_valid, ref_valid) (1, H, W) bool.
         Invalid LR pixels hold lr_fill; invalid Ref pixels hold the LR (no extra detail)."""
         lr_valid = np.isfinite(lr_raw).all(axis=0, keepdims=True)
-        lr_model = self.lr.to_model(lr_raw)
+        lr_model = self.lr.to_model(lr_raw)  # in float64: a float64 tile never overflows here
         lr_model = np.where(
             np.isfinite(lr_model), lr_model, self.lr_fill.reshape(-1, 1, 1).astype(np.float32)
         )
@@ -43,8 +46,9 @@ class Radiometry:
         self, model: np.ndarray, valid: np.ndarray, dtype: str, nodata: float | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """model (C, n, W) model range, valid (n, W) bool -> ((C, n, W) in `dtype` with nodata
-        where invalid, valid). Valid pixels that would equal nodata are nudged one unit."""
-        values = self.lr.from_model(model, dtype)
+        where invalid, valid), clamped to lr_range. Valid pixels that would equal nodata are
+        nudged one unit."""
+        values = self.lr.from_model(model, dtype, self.lr_range)
         if nodata is None:
             return values, valid
         if np.isnan(nodata):

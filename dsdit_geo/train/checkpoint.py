@@ -164,19 +164,44 @@ def load_weights(model: nn.Module, folder: Path | str) -> None:
     model.load_state_dict(load_file(str(path), device=str(device)), strict=True)
 
 
+# Settings a fine-tune may change from its init_weights: the target parameterisation (no
+# weights depend on it) and the convolutional output head (new, zero-initialised: the model
+# starts out computing exactly what the init model computed).
+INIT_CHANGEABLE_KEYS = ("prediction", "residual_scale", "conv_head")
+
+
 def load_init_weights(model: nn.Module, folder: Path | str) -> None:
     """Start a run from a `save_pretrained` folder (fine-tuning): OptionError when the folder
-    is not a DS-DiT model or its config differs from `model`'s (preset + model overrides)."""
+    is not a DS-DiT model or its config differs from `model`'s (preset + model overrides) in
+    anything but INIT_CHANGEABLE_KEYS. A conv head the folder lacks keeps its initialisation."""
     try:
         theirs = read_model_config(resolve_weights_dir(folder))
     except ModelError as exc:
         raise OptionError(f"init_weights: {folder} is not a model folder ({exc})") from None
     mine = dict(model.config)
-    differ = sorted(k for k in mine if not k.startswith("_") and _jsonable(mine[k]) != theirs.get(k))
+    differ = sorted(k for k in mine if not k.startswith("_") and k not in INIT_CHANGEABLE_KEYS
+                    and _jsonable(mine[k]) != theirs.get(k, _default_of(model, k)))
     if differ:
         raise OptionError(f"init_weights: {folder} has another model config ({', '.join(differ)}); "
                           "set the same preset and model settings")
-    load_weights(model, folder)
+    if int(mine.get("conv_head", 0) or 0) == int(theirs.get("conv_head", 0) or 0):
+        load_weights(model, folder)
+        return
+    path = Path(folder) / WEIGHTS_FILE
+    device = next(model.parameters()).device
+    state = {k: v for k, v in load_file(str(path), device=str(device)).items() if not k.startswith("out_head.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("out_head.") for k in missing):
+        raise OptionError(f"init_weights: {folder} does not fit the model (missing {missing[:3]}, "
+                          f"unexpected {unexpected[:3]})")
+
+
+def _default_of(model: nn.Module, key: str) -> Any:
+    """The constructor default of a config key (a folder saved before the key existed)."""
+    import inspect
+
+    param = inspect.signature(type(model).__init__).parameters.get(key)
+    return None if param is None else _jsonable(param.default)
 
 
 def _jsonable(value: Any) -> Any:

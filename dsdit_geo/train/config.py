@@ -50,13 +50,22 @@ class TrainConfig:
            the one preset + overrides give).
     Data:  data (None = the shared data root; or a root, gt/ref folder or pairs CSV), datasets
            (subset of a data root), dataset_weights, split_seed (dev split), crop_px,
-           scale_range (LR/HR pixel-size ratio), unrelated_ref_prob.
+           scale_range (LR/HR pixel-size ratio), unrelated_ref_prob, aligned_ref_prob (chance
+           the Ref is the ground truth itself, aligned, with mild photometric change and pasted
+           changes: the "copying pays" part of the curriculum), degradations (LR sensor models
+           drawn per sample, `train.degrade.KERNELS`).
     Optim: batch_size (per rank), lr, warmup_steps, lr_schedule (cosine | constant after the
            warmup), min_lr_ratio (cosine floor), weight_decay, betas, grad_clip (0 = off).
     EMA:   ema_decay, ema_warmup (decay_t = min(ema_decay, (1 + t) / (10 + t))).
     Flow:  sigma_shift (logit-normal t, sigma = shift t / (1 + (shift - 1) t)); weak_ref_prob:
            share of samples trained with the Ref attention term off (lambda = 0, the weak pass
-           of autoguidance), so that the weak pass is one the model has learned.
+           of autoguidance), so that the weak pass is one the model has learned;
+           trust_loss_weight: weight of the loss that pulls the mean PLW alpha_ref towards the
+           Ref's agreement with the truth (`train.trust`; 0 = off); x0_gradient_loss_weight:
+           weight of an L1 loss between the image gradients of the x0 estimate (x_t - sigma v)
+           and of the true x0 (penalises the patch grid; 0 = off).
+    Fine-tuning: trainable: parameter-name prefixes that are trained (e.g. ["out_head"]: only
+           the conv head); None = all.
     Monitoring: checkpoint_every, keep_last (0 = keep all), log_every, dev_every (0 = off),
            dev_batch_size (fixed dev batch: fixed sigma grid, fixed noise, EMA weights), progress.
     Hardware: device (auto | cpu | cuda | cuda:N), autocast (bf16 on CUDA only), num_threads
@@ -77,6 +86,8 @@ class TrainConfig:
     crop_px: int = 128
     scale_range: tuple[float, float] = (4.0, 10.0)
     unrelated_ref_prob: float = 0.2
+    aligned_ref_prob: float = 0.0
+    degradations: list[str] = field(default_factory=lambda: ["gauss_area"])
     batch_size: int = 8
     lr: float = 3e-4
     warmup_steps: int = 500
@@ -89,6 +100,9 @@ class TrainConfig:
     ema_warmup: bool = True
     sigma_shift: float = 3.0
     weak_ref_prob: float = 0.0
+    trust_loss_weight: float = 0.0
+    x0_gradient_loss_weight: float = 0.0
+    trainable: list[str] | None = None
     checkpoint_every: int = 500
     keep_last: int = 3
     log_every: int = 10
@@ -194,7 +208,8 @@ class TrainConfig:
             value = getattr(self, key)
             check(isinstance(value, int) and not isinstance(value, bool), f"{key} must be an integer, got {value!r}")
         floats = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "sigma_shift",
-                  "unrelated_ref_prob", "weak_ref_prob")
+                  "unrelated_ref_prob", "weak_ref_prob", "aligned_ref_prob", "trust_loss_weight",
+                  "x0_gradient_loss_weight")
         for key in floats:
             value = getattr(self, key)
             check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
@@ -212,6 +227,19 @@ class TrainConfig:
         lo, hi = self.scale_range
         check(1.0 < lo <= hi, f"scale_range must satisfy 1 < low <= high, got {list(self.scale_range)}")
         check(0.0 <= self.unrelated_ref_prob <= 1.0, f"unrelated_ref_prob must be in [0, 1], got {self.unrelated_ref_prob}")
+        check(0.0 <= self.aligned_ref_prob <= 1.0 and self.unrelated_ref_prob + self.aligned_ref_prob <= 1.0,
+              f"aligned_ref_prob must be in [0, 1 - unrelated_ref_prob], got {self.aligned_ref_prob}")
+        check(self.x0_gradient_loss_weight >= 0,
+              f"x0_gradient_loss_weight must be >= 0, got {self.x0_gradient_loss_weight}")
+        check(self.trainable is None or (isinstance(self.trainable, list) and len(self.trainable) > 0
+                                         and all(isinstance(t, str) and t for t in self.trainable)),
+              f"trainable must be a non-empty list of parameter-name prefixes, got {self.trainable!r}")
+        check(self.trust_loss_weight >= 0, f"trust_loss_weight must be >= 0, got {self.trust_loss_weight}")
+        from dsdit_geo.train.degrade import KERNELS
+
+        check(isinstance(self.degradations, list) and len(self.degradations) > 0
+              and all(k in KERNELS for k in self.degradations),
+              f"degradations must be a non-empty list of {', '.join(KERNELS)}, got {self.degradations!r}")
         check(0.0 <= self.weak_ref_prob < 1.0, f"weak_ref_prob must be in [0, 1), got {self.weak_ref_prob}")
         check(self.init_weights is None or (isinstance(self.init_weights, str) and self.init_weights.strip() != ""),
               f"init_weights must be a folder path, got {self.init_weights!r}")

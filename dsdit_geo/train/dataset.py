@@ -43,6 +43,7 @@ from dsdit_geo.train.degrade import (
     draw_params,
     draw_scale,
     margin_px,
+    max_reach,
 )
 from dsdit_geo.train.harmonise import SceneThumb, fit_scene, make_thumb, scene_lr, scene_ref_lr, thumb_factor
 from dsdit_geo.train.images import ImageCache
@@ -167,7 +168,7 @@ class SampleGenerator:
         params = deterministic_params(scale, cfg.degrade) if cfg.deterministic \
             else draw_params(rng, scale, cfg.degrade)
         max_shift = max(cfg.refaug.real_shift_px, cfg.refaug.synth_shift_px)
-        margin = margin_px(scale, max(cfg.degrade.blur_range[1], cfg.degrade.blur_fixed)) + max_shift
+        margin = margin_px(scale, max_reach(cfg.degrade)) + max_shift
         crop = cfg.crop_px
         size = crop + 2 * margin
         top, left = choose_crop(rng, pair.valid, crop, cfg.min_valid)
@@ -192,6 +193,10 @@ class SampleGenerator:
             ref_kind = REF_UNRELATED
             ref_region, ref_thumb = self._other_region(rng, record.scene_id, size, size)
             aug = AugmentedRef(ref_region, np.zeros((size, size), dtype=bool), IDENTITY_LOOK)
+        elif not cfg.deterministic and cfg.refaug.p_aligned > 0 and \
+                rng.random() < cfg.refaug.p_aligned / (1.0 - cfg.refaug.p_unrelated):
+            ref_kind, ref_thumb = REF_SYNTHETIC, self._gt_thumbs[rec_i]
+            aug = augment_real_ref(hr_region, rng, donor, focus, cfg.refaug)
         elif pair.ref is None:
             ref_kind, ref_thumb = REF_SYNTHETIC, self._gt_thumbs[rec_i]
             aug = synthesize_ref(hr_region, rng, donor, focus, cfg.refaug)

@@ -34,6 +34,16 @@ from scipy.ndimage import distance_transform_edt, gaussian_filter1d
 from dsdit_geo.resample import downsample_average, upsample_cubic
 
 BLUR_TRUNCATE = 3.0     # Gaussian kernel radius in sigmas
+# Sensor models ("kernels") of the LR:
+#   gauss_area: Gaussian optics (sigma b * scale) then area averaging (the detector) - the default;
+#   bicubic_aa: antialiased bicubic downsampling as PIL / OpenCV INTER_AREA-free / Matlab imresize
+#               do it (Keys a = -0.5 kernel stretched by the scale, taps renormalised at edges);
+#   s2_mtf:     a Sentinel-2-like system MTF: a Gaussian PSF whose MTF at the LR Nyquist
+#               frequency is S2_MTF_AT_NYQUIST, point-sampled at the LR pixel centres.
+KERNELS = ("gauss_area", "bicubic_aa", "s2_mtf")
+S2_MTF_AT_NYQUIST = 0.25
+# Gaussian MTF(f) = exp(-2 pi^2 sigma^2 f^2) at f = 1 / (2 scale)  ->  sigma = S2_MTF_SIGMA * scale
+S2_MTF_SIGMA = math.sqrt(2.0 * math.log(1.0 / S2_MTF_AT_NYQUIST)) / math.pi
 CUBIC_RADIUS_LR = 2.0   # GDAL cubic support radius in LR pixels
 CUBIC_A = -0.5          # GDAL's Keys parameter
 
@@ -88,6 +98,42 @@ def cubic_matrix(n_lr_px: int, scale: float, start_px: int, n_out_px: int) -> np
     return out
 
 
+def bicubic_aa_matrix(n_in_px: int, scale: float) -> np.ndarray:
+    """(floor(n/scale), n) float64 operator of antialiased bicubic downsampling (PIL / Matlab
+    imresize): LR pixel i averages HR pixels j with Keys (a = -0.5) weights of
+    ((j + 0.5) - (i + 0.5) scale) / scale; taps outside the image are dropped and the rest
+    renormalised (PIL's edge rule)."""
+    n_out = int(np.floor(n_in_px / scale + 1e-9))
+    centres = (np.arange(n_out) + 0.5) * scale
+    dist = ((np.arange(n_in_px) + 0.5)[None, :] - centres[:, None]) / scale
+    out = _keys(dist)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def point_sample_matrix(n_in_px: int, scale: float) -> np.ndarray:
+    """(floor(n/scale), n) float64 operator that samples the HR signal at the LR pixel centres
+    ((i + 0.5) scale - 0.5 in HR pixel coordinates), linearly between HR pixels."""
+    n_out = int(np.floor(n_in_px / scale + 1e-9))
+    pos = np.clip((np.arange(n_out) + 0.5) * scale - 0.5, 0.0, n_in_px - 1.0)
+    left = np.floor(pos).astype(int)
+    right = np.minimum(left + 1, n_in_px - 1)
+    frac = pos - left
+    out = np.zeros((n_out, n_in_px))
+    np.add.at(out, (np.arange(n_out), left), 1.0 - frac)
+    np.add.at(out, (np.arange(n_out), right), frac)
+    return out
+
+
+def down_matrix(n_in_px: int, params: "DegradeParams") -> np.ndarray:
+    """(floor(n/scale), n) float64 operator of the LR sensor model `params.kernel` along one axis."""
+    scale = params.scale
+    if params.kernel == "bicubic_aa":
+        return bicubic_aa_matrix(n_in_px, scale)
+    if params.kernel == "s2_mtf":
+        return point_sample_matrix(n_in_px, scale) @ gaussian_matrix(n_in_px, S2_MTF_SIGMA * scale)
+    return average_matrix(n_in_px, scale) @ gaussian_matrix(n_in_px, params.blur * scale)
+
+
 def separable_apply(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """(C, H, W) -> (C, rows.shape[0], cols.shape[0]) float32: rows @ image[c] @ cols.T per band.
     Runs in torch on one thread (numpy's BLAS pool would spread these tiny products over the
@@ -119,12 +165,16 @@ class DegradeConfig:
     """Ranges of the random degradation (training) and the fixed values (deterministic mode).
 
     scale_range:       LR/HR pixel-size ratio, drawn log-uniform.
-    blur_range:        b, blur sigma = b * scale HR px, drawn uniform; blur_fixed when deterministic.
+    kernels:           sensor models drawn uniformly per sample (see KERNELS); the first one is
+                       used in deterministic mode.
+    blur_range:        b, blur sigma = b * scale HR px, drawn uniform; blur_fixed when deterministic
+                       (kernel "gauss_area" only).
     noise_prob, noise_sigma_range: chance of LR Gaussian noise, its sigma (model range, log-uniform).
     quant_probs:       chances of 8-bit and of 12-bit quantisation of the LR (else none).
     """
 
     scale_range: tuple[float, float] = (4.0, 10.0)
+    kernels: tuple[str, ...] = ("gauss_area",)
     blur_range: tuple[float, float] = (0.25, 0.55)
     blur_fixed: float = 0.4
     noise_prob: float = 0.5
@@ -137,12 +187,28 @@ DEFAULT_DEGRADE = DegradeConfig()
 
 @dataclass(frozen=True)
 class DegradeParams:
-    """One drawn degradation. noise_sigma 0 = none; quant_levels 255 / 4095 / 0 (none)."""
+    """One drawn degradation. noise_sigma 0 = none; quant_levels 255 / 4095 / 0 (none);
+    kernel: one of KERNELS (blur is used by "gauss_area" only)."""
 
     scale: float
     blur: float
     noise_sigma: float = 0.0
     quant_levels: int = 0
+    kernel: str = "gauss_area"
+
+    def __post_init__(self) -> None:
+        if self.kernel not in KERNELS:
+            raise ValueError(f"unknown degradation kernel {self.kernel!r} (known: {', '.join(KERNELS)})")
+
+    @property
+    def reach_sigmas(self) -> float:
+        """The kernel's reach before the LR grid, in units of `scale` HR px (the blur b for
+        gauss_area; the equivalent for the others), for margin checks."""
+        if self.kernel == "bicubic_aa":
+            return 2.0 / BLUR_TRUNCATE
+        if self.kernel == "s2_mtf":
+            return S2_MTF_SIGMA
+        return self.blur
 
 
 def draw_scale(rng: np.random.Generator, scale_range: tuple[float, float]) -> float:
@@ -153,7 +219,9 @@ def draw_scale(rng: np.random.Generator, scale_range: tuple[float, float]) -> fl
 
 def draw_params(rng: np.random.Generator, scale: float,
                 config: DegradeConfig = DEFAULT_DEGRADE) -> DegradeParams:
-    """Random blur, noise and quantisation for one sample at `scale`."""
+    """Random sensor model, blur, noise and quantisation for one sample at `scale`. With a
+    single kernel no extra random draw is made (older runs' sample streams are unchanged)."""
+    kernel = config.kernels[0] if len(config.kernels) == 1 else str(config.kernels[int(rng.integers(len(config.kernels)))])
     blur = float(rng.uniform(*config.blur_range))
     noise = 0.0
     if rng.random() < config.noise_prob:
@@ -162,12 +230,14 @@ def draw_params(rng: np.random.Generator, scale: float,
     u = rng.random()
     p8, p12 = config.quant_probs
     quant = 255 if u < p8 else 4095 if u < p8 + p12 else 0
-    return DegradeParams(scale=float(scale), blur=blur, noise_sigma=noise, quant_levels=quant)
+    return DegradeParams(scale=float(scale), blur=blur, noise_sigma=noise, quant_levels=quant, kernel=kernel)
 
 
-def deterministic_params(scale: float, config: DegradeConfig = DEFAULT_DEGRADE) -> DegradeParams:
-    """Fixed blur, no noise, no quantisation (evaluation)."""
-    return DegradeParams(scale=float(scale), blur=config.blur_fixed)
+def deterministic_params(scale: float, config: DegradeConfig = DEFAULT_DEGRADE,
+                         kernel: str | None = None) -> DegradeParams:
+    """Fixed blur, no noise, no quantisation (evaluation); `kernel` (default: the config's
+    first) is the sensor model."""
+    return DegradeParams(scale=float(scale), blur=config.blur_fixed, kernel=kernel or config.kernels[0])
 
 
 def margin_px(scale: float, max_blur: float = DEFAULT_DEGRADE.blur_range[1]) -> int:
@@ -177,6 +247,14 @@ def margin_px(scale: float, max_blur: float = DEFAULT_DEGRADE.blur_range[1]) -> 
     return int(math.ceil((BLUR_TRUNCATE * max_blur + 2.0 + CUBIC_RADIUS_LR) * scale)) + 1
 
 
+def max_reach(config: DegradeConfig = DEFAULT_DEGRADE) -> float:
+    """The largest kernel reach (in `scale` units, like b) any sample of `config` can have."""
+    reach = max(config.blur_range[1], config.blur_fixed)
+    for kernel in config.kernels:
+        reach = max(reach, DegradeParams(scale=2.0, blur=0.0, kernel=kernel).reach_sigmas)
+    return reach
+
+
 def margin_is_enough(region_px: int, crop_px: int, margin: int, params: DegradeParams) -> bool:
     """Whether the crop [margin, margin + crop_px) of a region of `region_px` pixels degrades
     exactly as inside an endless image: its cubic taps stay on whole LR cells of the region,
@@ -184,7 +262,8 @@ def margin_is_enough(region_px: int, crop_px: int, margin: int, params: DegradeP
     if crop_px < 1:
         return False
     scale = params.scale
-    radius_px = int(BLUR_TRUNCATE * params.blur * scale + 0.5) if params.blur > 0 else 0
+    reach = params.reach_sigmas
+    radius_px = int(BLUR_TRUNCATE * reach * scale + 0.5) if reach > 0 else 0
     n_lr = int(np.floor(region_px / scale + 1e-9))
     first_tap = int(np.floor((margin + 0.5) / scale - 0.5)) - 1
     last_tap = int(np.floor((margin + crop_px - 0.5) / scale - 0.5)) + 2
@@ -205,7 +284,10 @@ def apply_degradation(hr: np.ndarray, params: DegradeParams,
     """(C, H, W) HR, model range -> (C, floor(H/scale), floor(W/scale)) float32 LR.
     `rng` draws the noise (required when params.noise_sigma > 0)."""
     hr = np.asarray(hr, dtype=np.float32)
-    lr = downsample_average(_blur(hr, params.blur * params.scale), params.scale)
+    if params.kernel == "gauss_area":
+        lr = downsample_average(_blur(hr, params.blur * params.scale), params.scale)
+    else:
+        lr = separable_apply(hr, down_matrix(hr.shape[1], params), down_matrix(hr.shape[2], params))
     return _noise_and_quantise(lr, params, rng)
 
 
@@ -221,13 +303,13 @@ def _noise_and_quantise(lr: np.ndarray, params: DegradeParams,
 
 
 def degrade_to_lr(hr: np.ndarray, scale: float, rng: np.random.Generator | None = None,
-                  config: DegradeConfig = DEFAULT_DEGRADE) -> np.ndarray:
+                  config: DegradeConfig = DEFAULT_DEGRADE, kernel: str | None = None) -> np.ndarray:
     """Whole image (C, H, W) model range -> LR (C, floor(H/scale), floor(W/scale)) float32.
 
-    rng None: deterministic (blur b = config.blur_fixed, no noise, no quantisation), for
-    evaluation; else blur, noise and quantisation are drawn from `rng`.
+    rng None: deterministic (blur b = config.blur_fixed, no noise, no quantisation, sensor
+    model `kernel`), for evaluation; else kernel, blur, noise and quantisation are drawn from `rng`.
     """
-    params = deterministic_params(scale, config) if rng is None else draw_params(rng, scale, config)
+    params = deterministic_params(scale, config, kernel) if rng is None else draw_params(rng, scale, config)
     return apply_degradation(hr, params, rng)
 
 
@@ -263,13 +345,13 @@ def degrade_crop(hr_region: np.ndarray, margin: int, params: DegradeParams,
         if not margin_is_enough(n_px, crop_px, margin, params):
             raise ValueError(f"margin {margin} too small for scale {params.scale}, blur {params.blur}")
     if method == "gdal":
+        if params.kernel != "gauss_area":
+            raise ValueError(f"method 'gdal' implements kernel gauss_area only, not {params.kernel!r}")
         lr = apply_degradation(hr_region, params, rng)
         lr_hr = upsample_cubic(lr, params.scale, (height, width))
         lr_hr = lr_hr[:, margin:height - margin, margin:width - margin]
     elif method == "matrix":
-        sigma = params.blur * params.scale
-        down_rows = average_matrix(height, params.scale) @ gaussian_matrix(height, sigma)
-        down_cols = average_matrix(width, params.scale) @ gaussian_matrix(width, sigma)
+        down_rows, down_cols = down_matrix(height, params), down_matrix(width, params)
         lr = separable_apply(hr_region, down_rows, down_cols)
         lr = _noise_and_quantise(lr, params, rng)
         up_rows = cubic_matrix(lr.shape[1], params.scale, margin, crop_h)

@@ -57,8 +57,10 @@ def sample_config(config: TrainConfig) -> SampleConfig:
     """The dataset's SampleConfig for a run."""
     return SampleConfig(
         crop_px=config.crop_px,
-        degrade=dataclasses.replace(DEFAULT_DEGRADE, scale_range=tuple(config.scale_range)),
-        refaug=dataclasses.replace(DEFAULT_REFAUG, p_unrelated=config.unrelated_ref_prob),
+        degrade=dataclasses.replace(DEFAULT_DEGRADE, scale_range=tuple(config.scale_range),
+                                    kernels=tuple(config.degradations)),
+        refaug=dataclasses.replace(DEFAULT_REFAUG, p_unrelated=config.unrelated_ref_prob,
+                                   p_aligned=config.aligned_ref_prob),
         dataset_weights=config.dataset_weights,
     )
 

@@ -7,6 +7,9 @@ One optimisation step s on rank r:
     lambda  = 0 with probability weak_ref_prob, else 1        (per sample, seeded by (seed, s, r))
     v       = model(x_t = (1 - sigma) x0 + sigma eps, 2 lr_hr - 1, 2 ref - 1, sigma, scale, lambda)
     loss    = mean over valid pixels of (v - (eps - x0))^2
+              + trust_loss_weight * mean over patches of (alpha_ref - trust_target(hr, ref))^2
+For prediction "fusion" x0 is taken relative to the anchor (`flow.anchor.fusion_anchor`, the
+hpf fusion of LR and Ref) instead of lr_hr; the network's conditions stay lr_hr and ref.
 then gradient clipping, AdamW, the LR schedule and the EMA update. Every random draw of a step
 is a function of its step number, so a checkpoint (weights, EMA, optimizer, scheduler, step)
 restores the run exactly. SIGINT / SIGTERM: the current step finishes, a checkpoint is saved
@@ -32,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 
 from dsdit_geo.device import resolve_device
+from dsdit_geo.flow.anchor import fusion_anchor
 from dsdit_geo.flow.parameterization import Parameterization, to_network
 from dsdit_geo.flow.path import add_noise, flow_matching_loss, sample_sigma
 from dsdit_geo.model.presets import build_model
@@ -50,6 +54,7 @@ from dsdit_geo.train.distributed import (
 )
 from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import DevBatch, load_records, make_dev_batch, make_loader, sample_config, step_seed
+from dsdit_geo.train.trust import patch_target, trust_target
 from dsdit_geo.train.monitor import LOG_NAME, RunLog, format_postfix, hardware_string, progress_bar
 
 StepCallback = Callable[["Trainer", int], None]
@@ -94,6 +99,29 @@ def lr_factor(config: TrainConfig) -> Callable[[int], float]:
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
+
+
+def freeze_except(model: torch.nn.Module, prefixes: list[str]) -> None:
+    """Train only the parameters whose names start with one of `prefixes`; TrainingError when
+    that leaves nothing to train."""
+    n_trained = 0
+    for name, p in model.named_parameters():
+        p.requires_grad_(any(name.startswith(prefix) for prefix in prefixes))
+        n_trained += p.numel() if p.requires_grad else 0
+    if n_trained == 0:
+        raise TrainingError(f"trainable {prefixes} matches no parameter of the model")
+
+
+def gradient_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean |d pred - d target| of horizontal and vertical finite differences of (B, C, H, W)
+    images, over differences whose two pixels are both in `mask` (B, 1, H, W) bool."""
+    total, count = pred.new_zeros(()), pred.new_zeros(())
+    for dim in (2, 3):
+        diff = (pred.diff(dim=dim) - target.diff(dim=dim)).abs()
+        both = (mask.narrow(dim, 1, mask.shape[dim] - 1) & mask.narrow(dim, 0, mask.shape[dim] - 1)).to(diff.dtype)
+        total = total + (diff * both).sum()
+        count = count + both.sum() * diff.shape[1]
+    return total / count.clamp_min(1.0)
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, fused: bool) -> torch.optim.AdamW:
@@ -163,6 +191,8 @@ class Trainer:
         self.model = build_model(config.preset, seed=config.seed, **config.model).to(self.device)
         if config.init_weights is not None:
             ckpt.load_init_weights(self.model, config.init_weights)  # a resume overwrites them
+        if config.trainable is not None:
+            freeze_except(self.model, config.trainable)
         self.param = Parameterization.from_config(self.model.config)
         self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
         self.optimizer = make_optimizer(self.model, config, fused=self.device.type in ("cuda", "cpu"))
@@ -221,13 +251,25 @@ class Trainer:
               noise: torch.Tensor, ref_scale: torch.Tensor | None = None) -> torch.Tensor:
         """Flow-matching loss of `net` on one batch (all (B, ...) tensors on the device);
         ref_scale (B,) lambda per sample (None: 1)."""
-        x0 = self.param.encode(hr, lr_hr)
+        anchor = lr_hr
+        if self.param.prediction == "fusion":
+            anchor, _ = fusion_anchor(lr_hr, ref, scale)
+        x0 = self.param.encode(hr, anchor)
         x_t = add_noise(x0, noise, sigma)
         cond = scale if self.model.config.scale_conditioning else None
         lam = 1.0 if ref_scale is None else ref_scale
+        weight = self.config.trust_loss_weight
         with self._autocast():
-            velocity = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond, ref_scale=lam).velocity
-        return flow_matching_loss(velocity, x0, noise, mask=valid > 0.5)
+            out = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond, ref_scale=lam,
+                      return_trust=weight > 0)
+        loss = flow_matching_loss(out.velocity, x0, noise, mask=valid > 0.5)
+        if self.config.x0_gradient_loss_weight > 0:
+            x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
+            loss = loss + self.config.x0_gradient_loss_weight * gradient_l1(x0_hat, x0, valid > 0.5)
+        if weight > 0 and out.trust is not None:
+            target = patch_target(trust_target(hr, ref, scale), int(self.model.config.patch_size))
+            loss = loss + weight * (out.trust.float() - target).square().mean()
+        return loss
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step (step number `self.step`, not incremented here); returns the

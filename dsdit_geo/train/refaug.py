@@ -31,6 +31,8 @@ class RefAugConfig:
     """Probabilities and strengths of the Ref augmentations.
 
     p_unrelated:        chance a Ref is replaced by an unrelated image (dataset.py applies it).
+    p_aligned:          chance the Ref is the ground truth itself, aligned (no shift), with the
+                        real-Ref augmentations (photometric, seasonal, pasted changes).
     real_*:             for real Refs; synth_*: for Refs synthesised from the ground truth.
     *_strength:         1.0 = the full ranges of `photometric_jitter` / `seasonal_shift`.
     *_shift_px:         misregistration: integer shifts up to this many HR pixels per axis.
@@ -38,6 +40,7 @@ class RefAugConfig:
     """
 
     p_unrelated: float = 0.2
+    p_aligned: float = 0.0
     real_p_photometric: float = 0.5
     real_photometric_strength: float = 0.5
     real_p_seasonal: float = 0.3

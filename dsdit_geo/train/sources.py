@@ -77,12 +77,22 @@ class SourceRecord:
     parent_image: str | None = None
 
 
+CHECKOUT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+NO_DATA_MESSAGE = (
+    "no data folder: pass --data DIR or set $DSDIT_GEO_DATA (the default, ../shared/data beside "
+    "a development checkout, is not here)"
+)
+
+
 def default_data_root() -> Path:
-    """`$DSDIT_GEO_DATA` when set, else `../shared/data` beside the repository checkout."""
+    """`$DSDIT_GEO_DATA` when set, else `../shared/data` beside the repository checkout;
+    InputError (NO_DATA_MESSAGE) when that is not a folder (an installed package)."""
     env = os.environ.get("DSDIT_GEO_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    if not CHECKOUT_DATA.is_dir():
+        raise InputError(NO_DATA_MESSAGE)
+    return CHECKOUT_DATA
 
 
 def _images(folder: Path) -> dict[str, Path]:

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from dsdit_geo.errors import OptionError
+from dsdit_geo.errors import OptionError, TrustMapError
 
 
 @dataclass
@@ -80,6 +80,9 @@ class Upscaler(Protocol):
     max_bands:        how many leading bands the method handles itself (None = any); the
                       pipeline upscales the bands beyond with `hpf`, guided by the Ref's band.
     default_tile_px, default_overlap_px: used when the user gives no --tile-px / --overlap-px.
+    provides_trust:   whether `upscale` returns a trust map (the Ref's per-pixel weight);
+                      `--trust-map` with a method that does not is an error
+                      (`check_provides_trust`).
     """
 
     name: str
@@ -88,6 +91,7 @@ class Upscaler(Protocol):
     max_bands: int | None
     default_tile_px: int
     default_overlap_px: int
+    provides_trust: bool
 
     def upscale(self, batch: TileBatch) -> TileResult:
         """Super-resolve one batch. Deterministic given the batch (and the method's seed)."""
@@ -110,3 +114,13 @@ def check_tile_px(upscaler: Upscaler, tile_px: int, overlap_px: int) -> None:
             f"--tile-px {tile_px} does not suit method '{upscaler.name}': tile plus context "
             f"({full_px} px) must be a multiple of {upscaler.tile_multiple_px}"
         )
+
+
+def check_provides_trust(upscaler: Upscaler) -> None:
+    """TrustMapError (an OptionError and a ModelError) unless `upscaler` gives a trust map; the
+    one check of `--trust-map`. An upscaler may explain itself with `no_trust_reason`."""
+    if upscaler.provides_trust:
+        return
+    reason = getattr(upscaler, "no_trust_reason", None)
+    reason = reason or f"a method that weights the Ref (hpf, dsdit), not {upscaler.name}"
+    raise TrustMapError(f"--trust-map needs {reason}")

@@ -1,4 +1,5 @@
-"""Classical upscalers: `bicubic` (the LR on the HR grid) and `hpf` (high-pass fusion).
+"""Classical upscalers: `bicubic` (the LR on the HR grid), `hpf` (high-pass fusion) and
+`transfer` (the naive Ref high-pass transfer baseline: hpf with w = 1 everywhere).
 
 hpf adds the Ref's high-frequency detail to the bicubic LR, weighted per pixel by how well the
 Ref, low-passed to the LR's resolution, agrees locally with the LR:
@@ -164,3 +165,29 @@ class HighPassFusion:
             "hpf_structure_power": f"{self.structure_power:g}",
             "hpf_brightness_tolerance": f"{self.brightness_tolerance:g}",
         }
+
+
+class Transfer:
+    """Naive Ref detail transfer, the baseline a Ref-based method must beat:
+    hr = lr_hr + (ref - G_s(ref)), no gating (G_s as in hpf: sigma 0.5 LR px). The Ref's
+    detail is copied everywhere, also where the land changed or the Ref is another place."""
+
+    name = "transfer"
+    tile_multiple_px = 1
+    max_bands = None
+    default_tile_px = DEFAULT_TILE_PX
+    default_overlap_px = 0
+    provides_trust = False
+
+    def __init__(self, scale: float, lowpass_sigma_lr_px: float = 0.5) -> None:
+        self.scale = float(scale)
+        self.lowpass_sigma_lr_px = lowpass_sigma_lr_px
+        self._lowpass = gaussian_kernel(lowpass_sigma_lr_px * self.scale)
+        self.context_px = self._lowpass.numel() // 2
+
+    def upscale(self, batch: TileBatch) -> TileResult:
+        ref_hr = batch.ref_hr
+        return TileResult(hr=batch.lr_hr + (ref_hr - gaussian_blur(ref_hr, self._lowpass)))
+
+    def describe(self) -> dict[str, str]:
+        return {"method_kind": "classical", "transfer_lowpass_sigma_lr_px": f"{self.lowpass_sigma_lr_px:g}"}

@@ -13,8 +13,11 @@ For each batch of model-range tiles (B, C, H, W) on the HR grid:
    together; with a guide model (``guide``: a smaller, less-trained DS-DiT, Karras et al. 2024)
    the weak pass is the guide's forward of B at lambda ``ref_scale_weak`` instead.
    Scale-conditioned models get ``batch.scale``;
-4. the generated x0 is decoded (image or residual parameterisation, from the model config) back
-   to the model range;
+4. the generated x0 is decoded (image, residual or fusion parameterisation, from the model
+   config) back to the model range. A "fusion" model generates the residual to the hpf fusion
+   of LR and Ref (``dsdit_geo.flow.anchor``); the anchor needs ``context_px`` of halo (rounded
+   up to the patch size), which the pipeline reads around each tile: the anchor is computed on
+   the tile with its halo, the transformer runs on the tile without it;
 5. trust = alpha_ref of the strong pass, averaged over blocks and steps, (B, 1, H/p, W/p),
    upsampled to pixels **bilinearly** (align_corners False: values sit at patch centres, edges
    hold the nearest patch), so the blended map has no patch-sized steps; it stays in [0, 1] (a
@@ -36,38 +39,35 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 
 from dsdit_geo.config import UpscaleOptions
-from dsdit_geo.device import resolve_device
-from dsdit_geo.errors import ModelError, OptionError
+from dsdit_geo.device import resolve_device  # noqa: F401 - re-exported (tests, callers)
+from dsdit_geo.errors import ModelError
+from dsdit_geo.flow.anchor import anchor_context_px, fusion_anchor
 from dsdit_geo.flow.noise import position_keyed_noise
 from dsdit_geo.flow.parameterization import Parameterization, to_network
 from dsdit_geo.flow.sampler import make_velocity_fn, sample_euler
 from dsdit_geo.model.presets import PRESETS
 from dsdit_geo.model.transformer import DSDiTTransformer
 from dsdit_geo.upscalers.base import TileBatch, TileResult
-from dsdit_geo.weights import (
-    SELF_GUIDE,
-    InferenceDefaults,
-    load_model,
-    read_inference_defaults,
-    resolve_guide_dir,
-    resolve_weights_dir,
+from dsdit_geo.upscalers.settings import (  # noqa: F401 - the defaults are re-exported here
+    DEFAULT_GUIDANCE,
+    DEFAULT_OVERLAP_PX,
+    DEFAULT_REF_SCALE_WEAK,
+    DEFAULT_STEPS,
+    DEFAULT_TILE_PX,
+    DSDiTSettings,
+    check_sampling,
 )
+from dsdit_geo.weights import SELF_GUIDE, load_model
 
-DEFAULT_STEPS = 8
-DEFAULT_GUIDANCE = 1.0
-DEFAULT_REF_SCALE_WEAK = 0.0  # the weak pass runs without its Ref attention term
 GUIDE_MATCH_KEYS = ("in_channels", "prediction", "residual_scale", "scale_conditioning")
-DEFAULT_TILE_PX = 128  # rounded up to a multiple of the patch size
-DEFAULT_OVERLAP_PX = 32
-T = TypeVar("T", int, float)
+ModelLoader = Callable[[Path, str], DSDiTTransformer]  # (folder, device) -> model
 
 
 def autocast_dtype_for(device: torch.device) -> torch.dtype | None:
@@ -120,7 +120,7 @@ def check_guide(model: DSDiTTransformer, guide: DSDiTTransformer, guide_name: st
     """ModelError unless ``guide`` can make the weak pass of ``model``: same channels,
     parameterisation and scale conditioning, and a patch size dividing the model's."""
     differ = [k for k in GUIDE_MATCH_KEYS if model.config[k] != guide.config[k]]
-    if model.config.prediction != "residual" and "residual_scale" in differ:
+    if model.config.prediction == "image" and "residual_scale" in differ:
         differ.remove("residual_scale")  # unused by image prediction
     if differ:
         shown = ", ".join(f"{k} {guide.config[k]!r} vs {model.config[k]!r}" for k in differ)
@@ -130,15 +130,6 @@ def check_guide(model: DSDiTTransformer, guide: DSDiTTransformer, guide_name: st
             f"guide {guide_name} has patch size {guide.config.patch_size}, which does not divide "
             f"the model's {model.config.patch_size}"
         )
-
-
-def _check_sampling(steps: int, guidance: float, ref_scale_weak: float) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise OptionError(f"--steps must be at least 1, got {steps}")
-    if not math.isfinite(guidance):
-        raise OptionError(f"--guidance must be a finite number, got {guidance}")
-    if not (math.isfinite(ref_scale_weak) and ref_scale_weak >= 0):
-        raise OptionError(f"--ref-scale-weak must be a finite number >= 0, got {ref_scale_weak}")
 
 
 class DSDiTUpscaler:
@@ -168,8 +159,9 @@ class DSDiTUpscaler:
         weights_name: str = "",
         guide: DSDiTTransformer | None = None,
         guide_name: str = "",
+        scale: float | None = None,
     ) -> None:
-        _check_sampling(steps, float(guidance), float(ref_scale_weak))
+        check_sampling(steps, float(guidance), float(ref_scale_weak))
         self.device = torch.device(device)
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.guide = None
@@ -183,8 +175,16 @@ class DSDiTUpscaler:
         self.tile_multiple_px = self.patch_px
         self.max_bands: int | None = int(config.in_channels)
         self.provides_trust = config.injection == "plw"
+        self.no_trust_reason = (  # base.check_provides_trust's message
+            f"a model with PLW injection; {weights_name or 'the model'} uses injection={config.injection!r}"
+        )
         self.scale_conditioning = bool(config.scale_conditioning)
         self.parameterization = Parameterization.from_config(config)
+        self.anchored = self.parameterization.prediction == "fusion"
+        self.context_px = 0
+        if self.anchored:
+            halo = anchor_context_px(float(scale) if scale else 10.0)
+            self.context_px = -(-halo // self.patch_px) * self.patch_px
         self.steps, self.guidance, self.ref_scale_weak = steps, float(guidance), float(ref_scale_weak)
         self.seed = int(seed)
         self.default_tile_px = -(-int(tile_px) // self.patch_px) * self.patch_px
@@ -196,41 +196,36 @@ class DSDiTUpscaler:
         self._config = model_config_dict(model)
 
     @classmethod
-    def from_options(cls, options: UpscaleOptions) -> DSDiTUpscaler:
-        """Load ``options.weights`` (or the bundled model) and resolve every setting: options
-        first, then the folder's inference.json, then the module's defaults."""
-        folder = resolve_weights_dir(options.weights)
-        recommended = read_inference_defaults(folder)
-        steps = _pick(options.steps, recommended.steps, DEFAULT_STEPS)
-        guidance = _pick(options.guidance, recommended.guidance, DEFAULT_GUIDANCE)
-        ref_scale_weak = _pick(options.ref_scale_weak, recommended.ref_scale_weak, DEFAULT_REF_SCALE_WEAK)
-        guide_folder = resolve_guide_dir(options.guide, folder, recommended.guide)
-        _check_sampling(steps, float(guidance), float(ref_scale_weak))  # before a slow load
-        device = resolve_device(options.device)
-        model = load_model(folder)
-        guide = None
-        if guide_folder is not None and float(guidance) != 1.0:  # w = 1 never runs the weak pass
-            guide = load_model(guide_folder)
-        tile_px, overlap_px = _tiling(recommended, int(model.config.patch_size), folder)
-        upscaler = cls(
+    def from_options(cls, options: UpscaleOptions, scale: float | None = None) -> DSDiTUpscaler:
+        """Resolve the settings of ``options`` (``DSDiTSettings.resolve``: options, then the
+        folder's inference.json, then the defaults), load the model (and guide) and build the
+        upscaler. scale: see the class docstring."""
+        return cls.from_settings(DSDiTSettings.resolve(options), scale=scale)
+
+    @classmethod
+    def from_settings(
+        cls, settings: DSDiTSettings, *, scale: float | None = None, loader: ModelLoader | None = None
+    ) -> DSDiTUpscaler:
+        """The upscaler for resolved ``settings`` at ``scale``. ``loader(folder, device)``
+        returns a model (default ``weights.load_model``): an engine passes a cache, so the
+        model and guide are loaded once for many runs and scales."""
+        load = loader or (lambda folder, device: load_model(folder))
+        model = load(settings.weights, settings.device)
+        guide = load(settings.guide, settings.device) if settings.uses_guide else None
+        return cls(
             model,
-            steps=steps,
-            guidance=guidance,
-            ref_scale_weak=ref_scale_weak,
-            seed=options.seed,
-            device=device,
-            tile_px=tile_px,
-            overlap_px=overlap_px,
-            weights_name=folder.name,
+            steps=settings.steps,
+            guidance=settings.guidance,
+            ref_scale_weak=settings.ref_scale_weak,
+            seed=settings.seed,
+            device=settings.device,
+            tile_px=settings.tile_px,
+            overlap_px=settings.overlap_px,
+            weights_name=settings.weights.name,
             guide=guide,
-            guide_name="" if guide_folder is None else _guide_label(guide_folder, folder),
+            guide_name=settings.guide_label,
+            scale=scale,
         )
-        if options.trust_map and not upscaler.provides_trust:
-            raise ModelError(
-                f"--trust-map needs a model with PLW injection; {folder.name} uses "
-                f"injection={model.config.injection!r}"
-            )
-        return upscaler
 
     def upscale(self, batch: TileBatch) -> TileResult:
         """Sample HR tiles. batch.lr_hr / ref_hr (B, C, H, W) model range with C <= the model's
@@ -245,8 +240,18 @@ class DSDiTUpscaler:
         index = band_index(n_bands, n_channels)
         lr = batch.lr_hr[:, index].to(self.device, torch.float32)
         ref = batch.ref_hr[:, index].to(self.device, torch.float32)
+        anchor, ctx = lr, self.context_px
+        if self.anchored:
+            anchor, _ = fusion_anchor(lr, ref, batch.scale, batch.origin_px, batch.ref_valid)
+            if ctx:
+                if height <= 2 * ctx or width <= 2 * ctx:
+                    raise ValueError(f"tile {height}x{width} has no room inside its {ctx} px halo")
+                inner = (slice(None), slice(None), slice(ctx, height - ctx), slice(ctx, width - ctx))
+                full_anchor = anchor
+                lr, ref, anchor = lr[inner], ref[inner], anchor[inner]
+                height, width = height - 2 * ctx, width - 2 * ctx
         noise = position_keyed_noise(
-            self.seed, batch.origin_px, (n_channels, height, width), device=self.device
+            self.seed, batch.origin_px + ctx, (n_channels, height, width), device=self.device
         )
         scale = torch.full((b,), float(batch.scale), device=self.device) if self.scale_conditioning else None
         lr_net, ref_net = to_network(lr), to_network(ref)
@@ -272,13 +277,18 @@ class DSDiTUpscaler:
                 ref_scale_weak=self.ref_scale_weak,
                 weak_velocity_fn=weak_velocity_fn,
             )
-            hr = merge_bands(self.parameterization.decode(result.sample.float(), lr), n_bands)
+            hr = self.parameterization.decode(result.sample.float(), anchor)
             trust = None
             if result.trust is not None:
                 trust = F.interpolate(
                     result.trust.float(), size=(height, width), mode="bilinear", align_corners=False
-                )
-                trust = trust.clamp(0, 1) * batch.ref_valid.to(self.device, torch.float32)
+                ).clamp(0, 1)
+            if self.anchored and ctx:  # the halo holds the anchor (cropped off by the pipeline)
+                hr = F.pad(hr - full_anchor[inner], (ctx, ctx, ctx, ctx)) + full_anchor
+                trust = None if trust is None else F.pad(trust, (ctx, ctx, ctx, ctx))
+            hr = merge_bands(hr, n_bands)
+            if trust is not None:
+                trust = trust * batch.ref_valid.to(self.device, torch.float32)
         return TileResult(
             hr=hr.to("cpu", torch.float32).contiguous(),
             trust=None if trust is None else trust.to("cpu", torch.float32).contiguous(),
@@ -298,39 +308,3 @@ class DSDiTUpscaler:
             "model_prediction": self.parameterization.prediction,
             "precision": "bf16-autocast" if self.autocast_dtype is torch.bfloat16 else "fp32",
         }
-
-
-def _guide_label(guide_folder: Path, model_folder: Path) -> str:
-    """The guide's name in tags: its path inside the model folder, else its folder name."""
-    try:
-        return guide_folder.resolve().relative_to(model_folder.resolve()).as_posix()
-    except ValueError:
-        return guide_folder.name
-
-
-def _pick(option: T | None, recommended: T | None, default: T) -> T:
-    """The first value that is not None: explicit option, inference.json, built-in default."""
-    if option is not None:
-        return option
-    return recommended if recommended is not None else default
-
-
-def _tiling(recommended: InferenceDefaults, patch_px: int, folder: Path) -> tuple[int, int]:
-    """Default (tile_px, overlap_px) from inference.json or the constants; ModelError when
-    inference.json's tile does not suit the model's patch size."""
-    if recommended.tile_px is None:
-        tile_px = -(-DEFAULT_TILE_PX // patch_px) * patch_px
-    elif recommended.tile_px % patch_px:
-        raise ModelError(
-            f"{folder}/inference.json: tile_px {recommended.tile_px} is not a multiple of the "
-            f"model's patch size {patch_px}"
-        )
-    else:
-        tile_px = recommended.tile_px
-    if recommended.overlap_px is None:
-        return tile_px, min(DEFAULT_OVERLAP_PX, tile_px // 2)
-    if recommended.overlap_px >= tile_px:
-        raise ModelError(
-            f"{folder}/inference.json: overlap_px {recommended.overlap_px} must be below tile_px {tile_px}"
-        )
-    return tile_px, recommended.overlap_px

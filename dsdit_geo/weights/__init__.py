@@ -88,6 +88,44 @@ def read_model_config(folder: Path) -> dict[str, Any]:
     return config
 
 
+# Config sizes beyond these are no model this code can run: refused before anything is allocated.
+_CONFIG_INT_LIMITS = {
+    "depth": (1, 256),
+    "num_heads": (1, 1024),
+    "hidden_dim": (1, 65536),
+    "patch_size": (1, 256),
+    "in_channels": (1, 256),
+    "freq_channels": (1, 65536),
+}
+_MAX_MLP_RATIO = 64.0
+MAX_INFERENCE_TILE_PX = 8192
+
+
+def check_config_sizes(config: dict[str, Any], folder: Path) -> None:
+    """ModelError for sizes in a model config that are out of range or would not fit in memory
+    (depth 1e6, num_heads 0, hidden_dim not a multiple of num_heads, ...)."""
+    from dsdit_geo.memory import memory_budget_bytes
+
+    where = f"{folder}/{CONFIG_FILE}"
+    for key, (low, high) in _CONFIG_INT_LIMITS.items():
+        value = config.get(key)
+        bad_int = isinstance(value, bool) or not isinstance(value, int)
+        if value is not None and (bad_int or not low <= value <= high):
+            raise ModelError(f"{where}: {key} must be an integer from {low} to {high}, got {value!r}")
+    ratio = config.get("mlp_ratio")
+    ratio_ok = isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and math.isfinite(ratio)
+    if ratio is not None and not (ratio_ok and 0 < ratio <= _MAX_MLP_RATIO):
+        raise ModelError(f"{where}: mlp_ratio must be a number in (0, {_MAX_MLP_RATIO:g}], got {ratio!r}")
+    hidden, heads = config.get("hidden_dim", 192), config.get("num_heads", 3)
+    if hidden % heads:
+        raise ModelError(f"{where}: hidden_dim {hidden} must be a multiple of num_heads {heads}")
+    # three streams, each block ~ (4 attention + 2 * mlp_ratio MLP) hidden^2 weights, float32
+    n_bytes = 3 * config.get("depth", 5) * (4 + 2 * (ratio or 3.0)) * hidden * hidden * 4
+    if n_bytes > memory_budget_bytes():
+        size = f"about {n_bytes / 2**30:,.0f} GiB"
+        raise ModelError(f"{where}: a model this size ({size}) does not fit in memory")
+
+
 @dataclass(frozen=True)
 class InferenceDefaults:
     """Recommended settings from ``inference.json``; None = not given (use the code's default)."""
@@ -100,12 +138,16 @@ class InferenceDefaults:
     guide: str | None = None
 
 
-def _int_setting(data: dict[str, Any], key: str, minimum: int, path: Path) -> int | None:
+def _int_setting(
+    data: dict[str, Any], key: str, minimum: int, path: Path, maximum: int | None = None
+) -> int | None:
     value = data.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ModelError(f"{path}: {key} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ModelError(f"{path}: {key} must be at most {maximum}, got {value!r}")
     return value
 
 
@@ -139,8 +181,8 @@ def read_inference_defaults(folder: Path) -> InferenceDefaults:
         steps=_int_setting(data, "steps", 1, path),
         guidance=_float_setting(data, "guidance", None, path),
         ref_scale_weak=_float_setting(data, "ref_scale_weak", 0.0, path),
-        tile_px=_int_setting(data, "tile_px", 1, path),
-        overlap_px=_int_setting(data, "overlap_px", 0, path),
+        tile_px=_int_setting(data, "tile_px", 1, path, MAX_INFERENCE_TILE_PX),
+        overlap_px=_int_setting(data, "overlap_px", 0, path, MAX_INFERENCE_TILE_PX),
         guide=_text_setting(data, "guide", path),
     )
     tile_px, overlap_px = defaults.tile_px, defaults.overlap_px
@@ -190,7 +232,7 @@ def load_model(folder: Path) -> DSDiTTransformer:
 
     from dsdit_geo.model.transformer import DSDiTTransformer
 
-    read_model_config(folder)
+    check_config_sizes(read_model_config(folder), folder)
     _check_safetensors(folder / WEIGHTS_FILE)
     verbosity = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity_error()  # no "accelerate not found" / pickle-fallback chatter

@@ -135,3 +135,19 @@ def test_item_key_tracks_what_changes_the_result():
         assert item_key("a.tif", "b.tif", changed) != base
     assert item_key("a.tif", "c.tif", OPTIONS) != base
     assert len(base) == 16
+
+
+def test_changed_pixels_that_still_decode_need_the_checksum(finished, output):
+    """What flipped bytes inside a compressed block can do: a valid file with other pixels."""
+    from rasterio.windows import Window
+
+    from dsdit_geo.raster.verify import PIXELS_TAG
+
+    with rasterio.open(output) as ds:
+        assert len(ds.tags()[PIXELS_TAG].split(",")) == ds.count
+    with rasterio.open(output, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as ds:
+        value = ds.read(2, window=Window(10, 10, 1, 1))
+        ds.write(value + 1, 2, window=Window(10, 10, 1, 1))
+    assert check_output(output, finished["key"], "quick").complete
+    state = check_output(output, finished["key"], "full")
+    assert not state.complete and "checksum" in state.reason

@@ -88,7 +88,8 @@ def test_upscale_writes_a_cog(pair, tmp_path):
             ds.crs.to_epsg() == 26911 and ds.res == (1.0, 1.0) and ds.dtypes[0] == "uint16" and ds.nodata == 0
         )
         assert ds.compression.name == "zstd"
-    assert tags["method"] == "bicubic" and tags["seed"] == "7" and tags["option_tile_px"] == "200"
+    assert tags["DSDIT_GEO_METHOD"] == "bicubic" and tags["DSDIT_GEO_SEED"] == "7"
+    assert tags["DSDIT_GEO_OPTION_TILE_PX"] == "200"
     assert hidden_files(tmp_path) == []
 
 
@@ -148,7 +149,8 @@ BAD_CASES = {
         "--ref-bands 0 out of range",
     ),
     "band lists differ": (lambda p, b: p, ["--lr-bands", "1,2", "--ref-bands", "1"], "pair by position"),
-    "band list malformed": (lambda p, b: p, ["--lr-bands", "1,x"], "--lr-bands must list"),
+    "band list malformed": (lambda p, b: p, ["--lr-bands", "1,2.5"], "--lr-bands must list"),
+    "band name unknown": (lambda p, b: p, ["--lr-bands", "1,x"], "--lr-bands x: the LR has no band"),
     "overlap >= tile": (lambda p, b: p, ["--tile-px", "64", "--overlap-px", "64"], "--overlap-px"),
     "tile not positive": (lambda p, b: p, ["--tile-px", "0"], "--tile-px must be positive"),
     "resolution coarser": (lambda p, b: p, ["--resolution", "20"], "not finer"),

@@ -82,15 +82,17 @@ def test_writes_a_cog_and_a_trust_map(pair, model_dir, tmp_path, grid_args, epsg
         if not grid_args:
             assert ds.transform == ref_ds.transform and ds.shape == (140, 140)
         assert ds.count == 4 and ds.dtypes == ("uint16",) * 4 and ds.nodata == 0
-        assert ds.descriptions == ("B1", "B2", "B3", "B4")
+        assert ds.descriptions == (None,) * 4
         tags, data, transform, shape = ds.tags(), ds.read(), ds.transform, ds.shape
-    assert tags["method"] == "dsdit" and tags["method_kind"] == "diffusion" and tags["bands_by_hpf"] == "4"
+    assert tags["DSDIT_GEO_METHOD"] == "dsdit" and tags["DSDIT_GEO_METHOD_KIND"] == "diffusion"
+    assert tags["DSDIT_GEO_BANDS_BY_HPF"] == "4"
     assert (
-        tags["method_steps"] == "2"
-        and tags["method_guidance"] == "1"
-        and tags["method_ref_scale_weak"] == "0"
+        tags["DSDIT_GEO_METHOD_STEPS"] == "2"
+        and tags["DSDIT_GEO_METHOD_GUIDANCE"] == "1"
+        and tags["DSDIT_GEO_METHOD_REF_SCALE_WEAK"] == "0"
     )
-    assert tags["method_weights"] == "tiny-random" and tags["method_model_preset"] == "tiny"
+    assert tags["DSDIT_GEO_METHOD_WEIGHTS"] == "tiny-random"
+    assert tags["DSDIT_GEO_METHOD_MODEL_PRESET"] == "tiny"
     valid = data[0] != 0
     assert (data[:, valid] > 0).all() and 0.6 < valid.mean() < 0.95  # the LR's nodata corner stays nodata
     with rasterio.open(trust) as ds:
@@ -133,7 +135,7 @@ def test_same_seed_same_bytes_other_seed_other_pixels(pair, model_dir, tmp_path)
     assert paths["a"].read_bytes() == paths["b"].read_bytes()
     with rasterio.open(paths["a"]) as a, rasterio.open(paths["c"]) as c:
         first, other = a.read(1).astype(int), c.read(1).astype(int)
-        assert a.tags()["seed"] == "7" and a.tags()["method_guidance"] == "1.5"
+        assert a.tags()["DSDIT_GEO_SEED"] == "7" and a.tags()["DSDIT_GEO_METHOD_GUIDANCE"] == "1.5"
     valid = first != 0
     assert (first[valid] != other[valid]).mean() > 0.5
 
@@ -148,18 +150,19 @@ def test_inference_json_defaults_and_flags_override_them(pair, tmp_path):
     assert invoke(*pair, out, "-m", "dsdit", "--weights", folder, "-q").exit_code == 0
     with rasterio.open(out) as ds:
         tags = ds.tags()
-    assert (tags["method_steps"], tags["method_guidance"], tags["method_ref_scale_weak"]) == (
+    assert tuple(tags[f"DSDIT_GEO_METHOD_{k}"] for k in ("STEPS", "GUIDANCE", "REF_SCALE_WEAK")) == (
         "3",
         "1.25",
         "0.5",
     )
-    assert "option_steps" not in tags and "option_tile_px" not in tags
+    assert "DSDIT_GEO_OPTION_STEPS" not in tags and "DSDIT_GEO_OPTION_TILE_PX" not in tags
     flags = ("--steps", "1", "--guidance", "1", "--ref-scale-weak", "0", "--tile-px", "32", "-q")
     assert invoke(*pair, out.with_name("b.tif"), "-m", "dsdit", "--weights", folder, *flags).exit_code == 0
     with rasterio.open(out.with_name("b.tif")) as ds:
         tags = ds.tags()
-    assert (tags["method_steps"], tags["method_guidance"], tags["method_ref_scale_weak"]) == ("1", "1", "0")
-    assert tags["option_steps"] == "1" and tags["option_tile_px"] == "32"
+    settings = tuple(tags[f"DSDIT_GEO_METHOD_{k}"] for k in ("STEPS", "GUIDANCE", "REF_SCALE_WEAK"))
+    assert settings == ("1", "1", "0")
+    assert tags["DSDIT_GEO_OPTION_STEPS"] == "1" and tags["DSDIT_GEO_OPTION_TILE_PX"] == "32"
 
 
 def test_guide_model_flag_runs_and_is_recorded(pair, model_dir, tmp_path):
@@ -172,9 +175,11 @@ def test_guide_model_flag_runs_and_is_recorded(pair, model_dir, tmp_path):
         result = invoke(*args)
         assert result.exit_code == 0, result.output
     with rasterio.open(outs["guide"]) as a, rasterio.open(outs["self"]) as b:
-        assert a.tags()["method_guide"] == "small-guide" and a.tags()["method_ref_scale_weak"] == "0"
-        assert b.tags()["method_guide"] == "self" and b.tags()["method_ref_scale_weak"] == "0"
-        assert a.tags()["option_guide"] == guide
+        assert a.tags()["DSDIT_GEO_METHOD_GUIDE"] == "small-guide"
+        assert b.tags()["DSDIT_GEO_METHOD_GUIDE"] == "self"
+        key = "DSDIT_GEO_METHOD_REF_SCALE_WEAK"
+        assert a.tags()[key] == b.tags()[key] == "0"
+        assert a.tags()["DSDIT_GEO_OPTION_GUIDE"] == guide
         assert not np.array_equal(a.read(1), b.read(1))
 
 

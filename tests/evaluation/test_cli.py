@@ -22,7 +22,7 @@ def test_table_and_json(cases_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert lines[0] == "2 cases (user 2); scales 4; seed 0"
+    assert lines[0] == "2 cases (user 2); scales 4; degradation gauss_area; ref real; seed 0"
     assert lines[1].split()[:4] == ["method", "scale", "PSNR", "SSIM"]
     assert [line.split()[:2] for line in lines[3:]] == [["bicubic", "x4"], ["hpf", "x4"]]
     data = json.loads(out.read_text())
@@ -75,7 +75,7 @@ def test_real_dev_split(shared_data, tmp_path):
     result = invoke("--limit", 1, "--no-perceptual", "--datasets", "levircd", "--methods", "bicubic,hpf",
                     "--json", out, "--quiet")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("1 cases (levircd 1); scales 4,8; seed 0")
+    assert result.stdout.startswith("1 cases (levircd 1); scales 4,8; degradation gauss_area; ref real; seed 0")
     data = json.loads(out.read_text())
     assert [(r["scale"], r["method"]) for r in data["rows"]] == [(4, "bicubic"), (4, "hpf"), (8, "bicubic"),
                                                                  (8, "hpf")]

@@ -48,7 +48,9 @@ def test_workdir_kept_or_removed(constant_dir, tmp_path):
     kept = tmp_path / "kept"
     res = evaluate_cases(cases, [4], "bicubic,hpf", perceptual=False, workdir=kept, keep=True)
     names = sorted(p.name for p in (kept / "000_user_flat" / "x4").iterdir())
-    assert names == ["gt.tif", "lr.tif", "out_bicubic.tif", "out_hpf.tif", "ref.tif"]  # no label: no trust map
+    # every case of a trust-providing method gets a trust map (its mean over all pixels)
+    assert names == ["gt.tif", "lr.tif", "out_bicubic.tif", "out_hpf.tif", "ref.tif", "trust_hpf.tif"]
+    assert res.get("hpf", 4).trust.mean is not None and res.get("bicubic", 4).trust.mean is None
     assert res.config["workdir"] == str(kept)
     scratch = tmp_path / "scratch"
     scratch.mkdir()

@@ -117,3 +117,18 @@ def test_geographic_lr_with_projected_ref():
     assert grid.crs == UTM11 and grid.transform == ref.transform
     # 1e-4 degree at 36.15 N: about 9.0 m east-west by 11.1 m north-south
     assert grid.lr_pixel_size == pytest.approx(math.sqrt(9.0 * 11.1), rel=0.02)
+
+
+def test_crs_without_resolution_rounds_it_and_snaps_the_origin_like_tap():
+    """Issue 13 item 7: a resolution measured through a reprojection is rounded to 6 significant
+    digits and the corner is a whole multiple of it, so neighbouring scenes share one grid."""
+    lr = geom(NAD83_UTM11, 10.0, 40, 40)
+    ref = geom(NAD83_UTM11, 1.0, 300, 300, x0=X0 + 15.5, y0=Y0 - 15.5)
+    grid = target_grid(lr, ref, crs="EPSG:32611")  # NAD83 -> WGS84 UTM: ~1.0000000000x m
+    assert not grid.ref_aligned and grid.res == (1.0, 1.0)
+    assert grid.transform.c == round(grid.transform.c) and grid.transform.f == round(grid.transform.f)
+    mercator = target_grid(lr, ref, crs="EPSG:3857")
+    res = mercator.res[0]
+    assert res == float(f"{res:.6g}") and res != mercator.ref_pixel_size
+    assert abs(mercator.transform.c / res - round(mercator.transform.c / res)) < 1e-6
+    assert mercator.transform.c == round(mercator.transform.c, 8)

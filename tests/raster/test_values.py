@@ -48,3 +48,16 @@ def test_tags_name_every_quantity():
     assert {"lr_model_range_lo", "lr_model_range_hi", "ref_model_range_lo", "ref_gain", "ref_offset"} <= set(
         tags
     )
+
+
+def test_to_output_clamps_to_the_lrs_range():
+    r = Radiometry(
+        lr=BandScaling(lo=np.array([0.0]), hi=np.array([4000.0])),
+        ref=None,
+        ref_to_lr=None,
+        lr_fill=np.zeros(1),
+        lr_range=(np.array([12.0]), np.array([4095.0])),
+    )
+    model = np.array([[[-0.5, 0.5, 1.05, 1.2]]], np.float32)  # -> -2000, 2000, 4200, 4800
+    values, _ = r.to_output(model, np.ones((1, 4), bool), "uint16", None)
+    assert values.tolist() == [[[12, 2000, 4095, 4095]]]

@@ -167,7 +167,13 @@ def test_init_weights_start_a_run_from_a_model_folder(pairs: Path, tmp_path: Pat
     assert any(not torch.equal(v, weights[k]) for k, v in fresh.model.state_dict().items())
     with pytest.raises(OptionError, match="another model config"):
         Trainer(tiny_config(pairs, tmp_path, name="other", init_weights=str(first.final_dir),
-                            model={"prediction": "image"}))
+                            model={"depth": 3}))
+    # the parameterisation and a new (zero-initialised) conv head may change in a fine-tune
+    headed = Trainer(tiny_config(pairs, tmp_path, name="headed", init_weights=str(first.final_dir),
+                                 model={"prediction": "fusion", "conv_head": 8}))
+    for key, value in weights.items():
+        assert torch.equal(headed.model.state_dict()[key], value), key
+    assert all(float(p.abs().sum()) == 0 for p in headed.model.out_head[-1].parameters())
     with pytest.raises(OptionError, match="not a model folder"):
         Trainer(tiny_config(pairs, tmp_path, name="none", init_weights=str(tmp_path / "nowhere")))
 
@@ -213,3 +219,37 @@ def test_cuda_request_without_cuda_is_an_option_error(pairs: Path, tmp_path: Pat
         pytest.skip("CUDA is available here")
     with pytest.raises(OptionError, match="CUDA is not available"):
         Trainer(tiny_config(pairs, tmp_path, device="cuda"))
+
+
+def test_fusion_run_with_trust_and_gradient_losses_and_a_frozen_body(pairs: Path, tmp_path: Path) -> None:
+    """The issue-11 recipe on the tiny preset: fusion targets, every sensor model, aligned Refs,
+    the trust loss, the x0 gradient loss; then a head-only fine-tune changes nothing else."""
+    cfg = tiny_config(pairs, tmp_path, name="fusion", steps=2, dev_every=0, aligned_ref_prob=0.5,
+                      degradations=["gauss_area", "bicubic_aa", "s2_mtf"], trust_loss_weight=1.0,
+                      x0_gradient_loss_weight=0.5, model={"prediction": "fusion", "residual_scale": 4.0,
+                                                          "scale_conditioning": True, "conv_head": 4})
+    first = train(cfg)
+    assert math.isfinite(first.stats["final_loss"]) and first.final_dir is not None
+    tuned = Trainer(tiny_config(pairs, tmp_path, name="head", steps=2, dev_every=0, lr=1e-2,
+                                init_weights=str(first.final_dir), trainable=["out_head"],
+                                model={"prediction": "fusion", "residual_scale": 4.0,
+                                       "scale_conditioning": True, "conv_head": 4}))
+    before = {k: v.clone() for k, v in tuned.model.state_dict().items()}
+    tuned.run()
+    after = tuned.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("out_head.") for k in changed)
+    with pytest.raises(TrainingError, match="matches no parameter"):
+        Trainer(tiny_config(pairs, tmp_path, name="none", trainable=["nothing_"]))
+
+
+def test_gradient_l1_counts_only_pairs_inside_the_mask() -> None:
+    from dsdit_geo.train.loop import gradient_l1
+
+    a = torch.zeros(1, 1, 4, 4)
+    b = torch.zeros(1, 1, 4, 4)
+    b[..., 0, 0] = 1.0  # one pixel differs: 2 differences touch it
+    mask = torch.ones(1, 1, 4, 4, dtype=torch.bool)
+    assert float(gradient_l1(a, b, mask)) == pytest.approx(2 / 24)
+    mask[..., 0, 0] = False
+    assert float(gradient_l1(a, b, mask)) == 0.0

@@ -508,3 +508,30 @@ def test_a_missing_guide_is_a_one_line_model_error(tmp_path, random_dir):
     (folder / "inference.json").write_text('{"guide": 3}')
     with pytest.raises(ModelError, match="guide must be a non-empty string, got 3"):
         load(folder)
+
+
+def test_fusion_model_generates_the_residual_to_the_hpf_anchor(tmp_path):
+    """prediction="fusion": a fresh model (velocity 0) returns anchor + noise / (2 rs) inside
+    the tile and the anchor itself in the halo the pipeline crops; the halo is the anchor's
+    context rounded up to the patch size, and the noise is keyed to the inner tile's origin."""
+    from dsdit_geo.flow.anchor import anchor_context_px, fusion_anchor
+
+    folder = save_model(tmp_path / "fusion", randomize=False, prediction="fusion", residual_scale=4.0,
+                        conv_head=4)
+    upscaler = make_upscaler(UpscaleOptions(method="dsdit", weights=folder, device="cpu", steps=2), scale=4.0)
+    ctx = upscaler.context_px
+    assert ctx >= anchor_context_px(4.0) and ctx % upscaler.patch_px == 0
+    batch = tiles(size=2 * ctx + 16)
+    batch.scale = 4.0
+    out = upscaler.upscale(batch)
+    anchor, _ = fusion_anchor(batch.lr_hr, batch.ref_hr, 4.0, batch.origin_px, batch.ref_valid)
+    inner = (slice(None), slice(None), slice(ctx, ctx + 16), slice(ctx, ctx + 16))
+    noise = position_keyed_noise(0, batch.origin_px + ctx, (3, 16, 16))
+    torch.testing.assert_close(out.hr[inner], anchor[inner] + noise / 8.0, atol=1e-5, rtol=0)
+    halo = torch.ones_like(out.hr, dtype=torch.bool)
+    halo[inner] = False
+    torch.testing.assert_close(out.hr[halo], anchor[halo], atol=1e-6, rtol=0)
+    assert out.trust.shape == (2, 1, 2 * ctx + 16, 2 * ctx + 16)
+    assert float(out.trust[:, :, :ctx].abs().max()) == 0.0  # nothing of the halo is trusted
+    # residual models keep no halo
+    assert load(save_model(tmp_path / "res", randomize=False, prediction="residual")).context_px == 0

@@ -1,0 +1,142 @@
+"""DS-DiT run settings, resolved once: options > the model folder's inference.json > defaults.
+
+`DSDiTSettings.resolve(options)` reads the model folder's ``config.json`` and ``inference.json``
+(no weights, no torch model), picks every value, checks it once and returns a frozen object;
+`DSDiTUpscaler.from_settings` builds the upscaler from it and the loaded model(s).
+`check_sampling` is the one check of steps / guidance / lambda_weak (CLI, API, inference.json).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from dsdit_geo.config import UpscaleOptions
+from dsdit_geo.errors import ModelError, OptionError
+from dsdit_geo.weights import (
+    InferenceDefaults,
+    check_config_sizes,
+    read_inference_defaults,
+    read_model_config,
+    resolve_guide_dir,
+    resolve_weights_dir,
+)
+
+DEFAULT_STEPS = 8
+DEFAULT_GUIDANCE = 1.0
+DEFAULT_REF_SCALE_WEAK = 0.0  # the weak pass runs without its Ref attention term
+DEFAULT_TILE_PX = 128  # rounded up to a multiple of the patch size
+DEFAULT_OVERLAP_PX = 32
+T = TypeVar("T", int, float)
+
+
+def check_sampling(steps: int | None, guidance: float | None, ref_scale_weak: float | None) -> None:
+    """OptionError for a sampling value out of range (None = not given, not checked)."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise OptionError(f"--steps must be at least 1, got {steps}")
+    if guidance is not None and not math.isfinite(float(guidance)):
+        raise OptionError(f"--guidance must be a finite number, got {guidance}")
+    if ref_scale_weak is not None and not (math.isfinite(float(ref_scale_weak)) and ref_scale_weak >= 0):
+        raise OptionError(f"--ref-scale-weak must be a finite number >= 0, got {ref_scale_weak}")
+
+
+@dataclass(frozen=True)
+class DSDiTSettings:
+    """Everything a DS-DiT run needs besides the loaded weights (all resolved and checked).
+
+    weights: the model folder; guide: the autoguidance weak model's folder (None: the model
+    itself at lambda ref_scale_weak); device: a resolved torch device name ("cpu", "cuda:0");
+    tile_px / overlap_px: defaults when the user gives none; patch_px, provides_trust,
+    injection: from config.json.
+    """
+
+    weights: Path
+    guide: Path | None
+    steps: int
+    guidance: float
+    ref_scale_weak: float
+    seed: int
+    device: str
+    tile_px: int
+    overlap_px: int
+    patch_px: int
+    injection: str
+    provides_trust: bool
+
+    @property
+    def uses_guide(self) -> bool:
+        """Whether a separate guide model runs (w = 1 never runs the weak pass)."""
+        return self.guide is not None and self.guidance != 1.0
+
+    @property
+    def guide_label(self) -> str:
+        """The guide's name in tags: its path inside the model folder, else its folder name."""
+        if self.guide is None:
+            return ""
+        try:
+            return self.guide.resolve().relative_to(self.weights.resolve()).as_posix()
+        except ValueError:
+            return self.guide.name
+
+    @classmethod
+    def resolve(cls, options: UpscaleOptions) -> DSDiTSettings:
+        """Settings for `options` (method dsdit). ModelError / OptionError (one line) for a bad
+        model folder, guide, inference.json or value; reads no weights."""
+        from dsdit_geo.device import resolve_device  # torch: only once a DS-DiT run is asked for
+
+        folder = resolve_weights_dir(options.weights)
+        config = read_model_config(folder)
+        check_config_sizes(config, folder)
+        recommended = read_inference_defaults(folder)
+        steps = _pick(options.steps, recommended.steps, DEFAULT_STEPS)
+        guidance = float(_pick(options.guidance, recommended.guidance, DEFAULT_GUIDANCE))
+        weak = float(_pick(options.ref_scale_weak, recommended.ref_scale_weak, DEFAULT_REF_SCALE_WEAK))
+        check_sampling(steps, guidance, weak)
+        guide = resolve_guide_dir(options.guide, folder, recommended.guide)
+        patch_px = int(config.get("patch_size", 8))
+        tile_px, overlap_px = _tiling(recommended, patch_px, folder)
+        injection = str(config.get("injection", "plw"))
+        return cls(
+            weights=folder,
+            guide=guide,
+            steps=steps,
+            guidance=guidance,
+            ref_scale_weak=weak,
+            seed=int(options.seed),
+            device=str(resolve_device(options.device)),
+            tile_px=tile_px,
+            overlap_px=overlap_px,
+            patch_px=patch_px,
+            injection=injection,
+            provides_trust=injection == "plw",
+        )
+
+
+def _pick(option: T | None, recommended: T | None, default: T) -> T:
+    """The first value that is not None: explicit option, inference.json, built-in default."""
+    if option is not None:
+        return option
+    return recommended if recommended is not None else default
+
+
+def _tiling(recommended: InferenceDefaults, patch_px: int, folder: Path) -> tuple[int, int]:
+    """Default (tile_px, overlap_px) from inference.json or the constants; ModelError when
+    inference.json's tile does not suit the model's patch size."""
+    if recommended.tile_px is None:
+        tile_px = -(-DEFAULT_TILE_PX // patch_px) * patch_px
+    elif recommended.tile_px % patch_px:
+        raise ModelError(
+            f"{folder}/inference.json: tile_px {recommended.tile_px} is not a multiple of the "
+            f"model's patch size {patch_px}"
+        )
+    else:
+        tile_px = recommended.tile_px
+    if recommended.overlap_px is None:
+        return tile_px, min(DEFAULT_OVERLAP_PX, tile_px // 2)
+    if recommended.overlap_px >= tile_px:
+        raise ModelError(
+            f"{folder}/inference.json: overlap_px {recommended.overlap_px} must be below tile_px {tile_px}"
+        )
+    return tile_px, recommended.overlap_px

@@ -1,0 +1,68 @@
+"""Size estimates made before allocating: absurd grids and tiles are refused with a hint."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsdit_geo.errors import OptionError
+from dsdit_geo.memory import (
+    GIB,
+    MAX_GRID_SIDE_PX,
+    check_run_size,
+    memory_budget_bytes,
+    parse_size,
+    strip_bytes,
+)
+
+
+def test_a_normal_run_passes():
+    check_run_size(20_000, 20_000, 4, 128, 0, 4, budget_bytes=4 * GIB)
+    assert memory_budget_bytes() > 0
+
+
+def test_a_huge_grid_says_what_to_change():
+    with pytest.raises(OptionError, match="coarser --resolution, a smaller --extent") as info:
+        check_run_size(10_000_000, 10_000_000, 4, 128, 0, 4, budget_bytes=4 * GIB)
+    assert "10000000 x 10000000 px" in str(info.value)
+    with pytest.raises(OptionError, match="beyond GDAL's limit"):
+        check_run_size(MAX_GRID_SIDE_PX + 1, 10, 1, 128, 0, 1)
+
+
+def test_a_huge_tile_says_what_to_change():
+    with pytest.raises(
+        OptionError, match="--tile-px 100000 needs about .* smaller --tile-px or --batch-size"
+    ):
+        check_run_size(1000, 1000, 4, 100_000, 0, 4, budget_bytes=64 * GIB)
+
+
+def test_strip_memory_grows_with_width():
+    assert strip_bytes(200_000, 4, 128) == 2 * strip_bytes(100_000, 4, 128)
+
+
+@pytest.mark.parametrize(
+    "text, n_bytes",
+    [
+        ("2GiB", 2 * GIB),
+        ("2 GB", 2 * 10**9),
+        ("512MiB", 512 * 1024**2),
+        ("1.5g", 1_500_000_000),
+        (3 * GIB, 3 * GIB),
+    ],
+)
+def test_sizes_parse(text, n_bytes):
+    assert parse_size(text) == n_bytes
+
+
+@pytest.mark.parametrize("text", ["abc", "2XB", "-1G", "0", "1k", "iB", "nan"])
+def test_bad_sizes_say_what_is_expected(text):
+    with pytest.raises(OptionError, match="--max-memory must be"):
+        parse_size(text)
+
+
+def test_max_memory_refuses_a_wide_grid_and_says_what_to_change():
+    check_run_size(100_000, 1000, 4, 128, 0, 4, budget_bytes=2 * GIB)
+    with pytest.raises(OptionError) as info:
+        check_run_size(226_000, 1000, 4, 128, 0, 4, budget_bytes=2 * GIB)
+    message = str(info.value)
+    assert "226000 x 1000 px" in message and "--max-memory allows" in message
+    assert "coarser --resolution" in message and "larger --max-memory" in message and "\n" not in message
