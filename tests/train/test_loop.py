@@ -173,7 +173,7 @@ def test_init_weights_start_a_run_from_a_model_folder(pairs: Path, tmp_path: Pat
                                  model={"prediction": "fusion", "conv_head": 8}))
     for key, value in weights.items():
         assert torch.equal(headed.model.state_dict()[key], value), key
-    assert all(float(p.abs().sum()) == 0 for p in headed.model.out_head[-1].parameters())
+    assert all(float(p.detach().abs().sum()) == 0 for p in headed.model.out_head[-1].parameters())
     with pytest.raises(OptionError, match="not a model folder"):
         Trainer(tiny_config(pairs, tmp_path, name="none", init_weights=str(tmp_path / "nowhere")))
 
