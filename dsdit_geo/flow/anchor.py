@@ -48,26 +48,24 @@ def fusion_anchor(
         origin_px = torch.zeros(b, 2, dtype=torch.int64)
     if ref_valid is None:
         ref_valid = torch.ones(b, 1, *lr_hr.shape[2:], dtype=torch.bool)
-    anchors, weights = [], []
+    anchor = torch.empty_like(lr_hr, dtype=torch.float32, device="cpu")
+    weight = torch.empty(b, 1, *lr_hr.shape[2:], dtype=torch.float32)
     lr_cpu, ref_cpu = lr_hr.detach().float().cpu(), ref.detach().float().cpu()
-    for i in range(b):
-        s = float(scales[i])
+    for s in sorted(set(scales)):  # one hpf call per distinct scale (inference: one in all)
         if not (math.isfinite(s) and s > 0):
             raise ValueError(f"scale must be positive, got {s}")
-        one = TileBatch(
-            lr_hr=lr_cpu[i : i + 1],
-            ref_hr=ref_cpu[i : i + 1],
-            lr_valid=torch.ones(1, 1, *lr_hr.shape[2:], dtype=torch.bool),
-            ref_valid=ref_valid[i : i + 1].cpu(),
-            origin_px=origin_px[i : i + 1].cpu(),
+        rows = torch.tensor([i for i in range(b) if scales[i] == s])
+        group = TileBatch(
+            lr_hr=lr_cpu[rows],
+            ref_hr=ref_cpu[rows],
+            lr_valid=torch.ones(len(rows), 1, *lr_hr.shape[2:], dtype=torch.bool),
+            ref_valid=ref_valid[rows].cpu(),
+            origin_px=origin_px[rows].cpu(),
             scale=s,
         )
-        result = _hpf(round(s, 6)).upscale(one)
-        anchors.append(result.hr)
-        weights.append(result.trust)
-    anchor = torch.cat(anchors).to(lr_hr.device, lr_hr.dtype)
-    weight = torch.cat(weights).to(lr_hr.device, lr_hr.dtype)
-    return anchor, weight
+        result = _hpf(round(s, 6)).upscale(group)
+        anchor[rows], weight[rows] = result.hr, result.trust
+    return anchor.to(lr_hr.device, lr_hr.dtype), weight.to(lr_hr.device, lr_hr.dtype)
 
 
 __all__ = ["anchor_context_px", "fusion_anchor"]

@@ -146,4 +146,3 @@ def make_velocity_fn(
         return out.velocity, out.trust
 
     return fn
-

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dsdit_geo.upscalers.classical import gaussian_blur, gaussian_kernel
+from dsdit_geo.upscalers.classical import agreement_from_means, gaussian_blur, gaussian_kernel
 
 LOWPASS_SIGMA_LR_PX = 0.5
 WINDOW_SIGMA_LR_PX = 2.0
@@ -30,15 +30,8 @@ STRUCTURE_FLOOR = 1e-3  # per band, model range squared
 
 def _agreement(a: torch.Tensor, b: torch.Tensor, window_px: float) -> torch.Tensor:
     kernel = gaussian_kernel(window_px).to(a.device)
-    mean = lambda t: gaussian_blur(t, kernel)  # noqa: E731
-    mu_a, mu_b = mean(a), mean(b)
-    var_a = (mean(a * a) - mu_a * mu_a).clamp_min(0).sum(1, keepdim=True)
-    var_b = (mean(b * b) - mu_b * mu_b).clamp_min(0).sum(1, keepdim=True)
-    cov = (mean(a * b) - mu_a * mu_b).sum(1, keepdim=True)
-    floor = STRUCTURE_FLOOR * a.shape[1]
-    structure = ((2 * cov + floor) / (var_a + var_b + floor)).clamp(0, 1)
-    brightness = torch.exp(-((mu_a - mu_b) ** 2).mean(1, keepdim=True) / BRIGHTNESS_TOLERANCE**2)
-    return structure * brightness
+    means = gaussian_blur(torch.cat([a, b, a * a, b * b, a * b], dim=1), kernel)
+    return agreement_from_means(means, STRUCTURE_FLOOR, BRIGHTNESS_TOLERANCE)
 
 
 def trust_target(hr: torch.Tensor, ref: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:

@@ -88,6 +88,23 @@ def lattice_blur_then(
     return torch.cat(out)
 
 
+def agreement_from_means(
+    means: torch.Tensor, structure_floor: float, brightness_tolerance: float, structure_power: float = 1.0
+) -> torch.Tensor:
+    """Local agreement of two images a, b from (B, 5C, h, w) local means of [a, b, a², b², ab]:
+    structure (2 cov + floor) / (var_a + var_b + floor), pooled over bands and clamped to
+    [0, 1], to the power `structure_power`, times brightness exp(-mean_band (mu_a - mu_b)² /
+    tolerance²). Returns (B, 1, h, w) in [0, 1]; floor = structure_floor per band."""
+    mean_a, mean_b, mean_aa, mean_bb, mean_ab = means.chunk(5, dim=1)
+    var_a = (mean_aa - mean_a * mean_a).clamp_min(0).sum(1, keepdim=True)
+    var_b = (mean_bb - mean_b * mean_b).clamp_min(0).sum(1, keepdim=True)
+    cov = (mean_ab - mean_a * mean_b).sum(1, keepdim=True)
+    floor = structure_floor * mean_a.shape[1]
+    structure = ((2 * cov + floor) / (var_a + var_b + floor)).clamp(0, 1)
+    brightness = torch.exp(-((mean_a - mean_b) ** 2).mean(1, keepdim=True) / brightness_tolerance**2)
+    return structure**structure_power * brightness
+
+
 class HighPassFusion:
     """Bicubic plus the Ref's detail where the low-passed Ref agrees with the LR.
 
@@ -131,16 +148,8 @@ class HighPassFusion:
 
     def _agreement_from_means(self, means: torch.Tensor) -> torch.Tensor:
         """(B, 5C, h, w) local means of [r, l, r², l², rl] -> (B, 1, h, w) agreement in [0, 1]."""
-        mean_r, mean_l, mean_rr, mean_ll, mean_rl = means.chunk(5, dim=1)
-        n_bands = mean_r.shape[1]
-        var_r = (mean_rr - mean_r * mean_r).clamp_min(0).sum(1, keepdim=True)
-        var_l = (mean_ll - mean_l * mean_l).clamp_min(0).sum(1, keepdim=True)
-        cov = (mean_rl - mean_r * mean_l).sum(1, keepdim=True)
-        floor = self.structure_floor * n_bands
-        structure = ((2 * cov + floor) / (var_r + var_l + floor)).clamp(0, 1)
-        mean_diff2 = ((mean_r - mean_l) ** 2).mean(1, keepdim=True)
-        brightness = torch.exp(-mean_diff2 / self.brightness_tolerance**2)
-        return structure**self.structure_power * brightness
+        return agreement_from_means(means, self.structure_floor, self.brightness_tolerance,
+                                    self.structure_power)
 
     def agreement(self, ref_low: torch.Tensor, lr_hr: torch.Tensor, origin_px: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) in [0, 1]: local agreement of the low-passed Ref with the LR."""
