@@ -134,16 +134,17 @@ def batch(
         from dsdit_geo.batch import load_manifest, run_batch  # heavy: only when running
 
         items = load_manifest(manifest, outdir, trust_template=trust_map)
-        summary = run_batch(
-            items,
-            options,
-            outdir,
-            workers=workers,
-            scheduler=scheduler,
-            log_path=log,
-            verify=str(verify),
-            report=not upscale["quiet"],
-        )
+        with opt.quiet_libtiff_lines(verbose):  # this process's items (workers: their own)
+            summary = run_batch(
+                items,
+                options,
+                outdir,
+                workers=workers,
+                scheduler=scheduler,
+                log_path=log,
+                verify=str(verify),
+                report=not upscale["quiet"],
+            )
     if not upscale["quiet"]:
         typer.echo(summary.text(), err=True)
     if not summary.ok:

@@ -221,8 +221,8 @@ MaxMemoryOpt = Annotated[
         "--max-memory",
         rich_help_panel=_RUN,
         show_default="80 % of RAM",
-        help="Refuse a run whose planned memory (row strips, tile batches) is over this size, "
-        "e.g. 2GiB, 500MB.",
+        help="Planned-memory budget, e.g. 2GiB, 500MB: a grid too wide for it is done in column "
+        "blocks; a run whose tile batch or narrowest block does not fit is refused.",
     ),
 ]
 CoOpt = Annotated[
@@ -398,6 +398,19 @@ def build_upscale_options(
     )
 
 
+@contextlib.contextmanager
+def quiet_libtiff_lines(verbose: int) -> Iterator[None]:
+    """Without -v, libtiff's own error lines (a full disk: `_tiffWriteProc: No space left on
+    device.`) stay off stderr, so a failure shows our one `Error:` line; -v leaves them."""
+    if verbose > 0:
+        yield
+        return
+    from dsdit_geo.raster.gdal_errors import quiet_libtiff  # loads rasterio: only when running
+
+    with quiet_libtiff():
+        yield
+
+
 def _names(text: str | None) -> list[str] | None:
     """'red,green blue' -> ['red', 'green', 'blue']; None or blank -> None."""
     names = [item for item in re.split(r"[,\s]+", (text or "").strip()) if item]
@@ -425,6 +438,19 @@ def verbose_logging(verbose: int) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def quiet_libtiff_lines(verbose: int) -> Iterator[None]:
+    """Without -v, libtiff's own error lines (a full disk: `_tiffWriteProc: No space left on
+    device.`) stay off stderr, so a failure shows our one `Error:` line; -v leaves them."""
+    if verbose > 0:
+        yield
+        return
+    from dsdit_geo.raster.gdal_errors import quiet_libtiff  # loads rasterio: only when running
+
+    with quiet_libtiff():
+        yield
 
 
 def _names(text: str | None) -> list[str] | None:

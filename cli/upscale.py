@@ -46,7 +46,8 @@ def upscale(
         options = opt.build_upscale_options(**upscale)
         from dsdit_geo.pipeline import upscale_file  # heavy (torch, rasterio): only when running
 
-        report = upscale_file(lr, ref, out, options)
+        with opt.quiet_libtiff_lines(verbose):
+            report = upscale_file(lr, ref, out, options)
     if json_summary:
         typer.echo(json.dumps(report.to_json()))
     if not upscale["quiet"]:

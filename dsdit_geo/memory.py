@@ -1,12 +1,18 @@
-"""Size checks made before anything big is allocated: absurd grids and tiles are refused with
-one line that says what to change, instead of a numpy ArrayMemoryError (or the OOM killer).
+"""Size checks made before anything big is allocated, and the column blocks of a wide grid.
 
-The estimate covers what grows with the output grid's width (the strip accumulator: channels x
-tile rows x width float32 plus its weights; the writer's 512-row block buffer) and with the tile
+The estimate covers what grows with the width written at once (the strip accumulator: channels
+x tile rows x width float32 plus its weights; the writer's 512-row block buffer), with the tile
 size (a batch of LR / Ref / validity tiles with their halo, times a factor for the method's own
-working copies), plus a fixed part (GDAL's block cache, the two warpers' buffers, the statistics
-pass). It is a floor, not the true peak: the model's activations come on top. The budget is
-`--max-memory` (parse_size: "2GiB", "500MB", bytes) or, by default, 80 % of physical RAM.
+working copies) and with the grid's area (the TIFF tile indexes libtiff holds, 16 bytes a
+512 x 512 px block), plus a fixed part (GDAL's block cache, the two warpers' buffers, the
+statistics pass). It is a floor, not the true peak: the model's activations come on top. The
+budget is `--max-memory` (parse_size: "2GiB", "500MB", bytes) or, by default, 80 % of RAM.
+
+When rows as wide as the grid do not fit, the grid is done in column blocks (`check_run_size`
+returns their width, a multiple of 512 px): each block holds strips only a block (plus a tile on
+each side) wide, so the peak no longer grows with the grid's width. A run is refused, with one
+line that says what to change, only when the tile batch, or a block 512 px wide next to it, or
+the tile indexes do not fit, or the grid is beyond GDAL's limits.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ BUDGET_SHARE = 0.8  # of physical RAM
 MAX_GRID_SIDE_PX = 2**31 - 1  # GDAL raster sizes are C ints
 TILE_WORK_FACTOR = 8  # working copies a method makes of each tile (conditions, noise, outputs)
 _WRITER_BLOCK_ROWS = 512
+COLUMN_BLOCK_STEP_PX = 512  # column blocks are multiples of the output's 512 px blocks
+_INDEX_BYTES_PER_BLOCK = 16 * 2 * 2 * 4 // 3  # offset + size; strips + COG; output + trust; overviews
 FIXED_BYTES = 32 * 1024**2 + 2 * 64 * 1024**2 + 1_000_000 * 8 * 8  # cache, warpers, statistics
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
@@ -51,12 +59,36 @@ def memory_budget_bytes() -> int:
         return FALLBACK_BUDGET_BYTES
 
 
-def strip_bytes(width_px: int, n_bands: int, tile_px: int, itemsize: int = 8) -> int:
-    """Accumulator (bands + validity + trust channels and weights, float32, `tile_px` rows) and
-    writer buffer (`n_bands` x 512 rows of `itemsize` bytes) over a grid `width_px` wide."""
-    accumulator = (n_bands + 3) * tile_px * width_px * 4
+def strip_bytes(
+    width_px: int, n_bands: int, tile_px: int, itemsize: int = 8, span_px: int | None = None
+) -> int:
+    """Accumulator (bands + validity + trust channels and weights, float32, `tile_px` rows,
+    `span_px` columns, default `width_px`) and writer buffer (`n_bands` x 512 rows of
+    `itemsize` bytes, plus a mask) over `width_px` columns written at once."""
+    accumulator = (n_bands + 3) * tile_px * (width_px if span_px is None else span_px) * 4
     writer = (n_bands * itemsize + 1) * min(_WRITER_BLOCK_ROWS, max(1, tile_px)) * width_px
     return accumulator + 2 * writer  # the output and, possibly, the trust map
+
+
+def block_bytes(block_px: int, width_px: int, n_bands: int, tile_px: int) -> int:
+    """`strip_bytes` of a column block writing `block_px` columns of a `width_px` grid: its
+    accumulator spans the tiles that meet those columns, at most a tile more on each side."""
+    return strip_bytes(block_px, n_bands, tile_px, span_px=min(width_px, block_px + 2 * tile_px))
+
+
+def index_bytes(width_px: int, height_px: int) -> int:
+    """The TIFF tile indexes (offsets, sizes) libtiff holds for the output's 512 px blocks."""
+    blocks = -(-width_px // COLUMN_BLOCK_STEP_PX) * -(-height_px // COLUMN_BLOCK_STEP_PX)
+    return blocks * _INDEX_BYTES_PER_BLOCK
+
+
+def run_bytes(
+    width_px: int, height_px: int, n_bands: int, tile_px: int, halo_px: int, batch_size: int, block_px: int
+) -> int:
+    """The estimated floor of a run's memory when it writes `block_px` columns at a time."""
+    strips = block_bytes(min(block_px, width_px), width_px, n_bands, tile_px)
+    tiles = tile_bytes(tile_px, halo_px, batch_size, n_bands)
+    return strips + tiles + index_bytes(width_px, height_px) + FIXED_BYTES
 
 
 def tile_bytes(tile_px: int, halo_px: int, batch_size: int, n_bands: int) -> int:
@@ -73,9 +105,11 @@ def check_run_size(
     halo_px: int,
     batch_size: int,
     budget_bytes: int | None = None,
-) -> None:
-    """OptionError when the grid is beyond GDAL's limits or the estimate exceeds the budget
-    (`budget_bytes`, e.g. from --max-memory; None: 80 % of RAM)."""
+) -> int:
+    """The grid columns to write at a time (px): `width_px` (whole rows) when that fits the
+    budget (`budget_bytes`, e.g. from --max-memory; None: 80 % of RAM), else the widest column
+    block, a multiple of 512 px, that does. OptionError when the grid is beyond GDAL's limits or
+    even a block 512 px wide does not fit."""
     if width_px > MAX_GRID_SIDE_PX or height_px > MAX_GRID_SIDE_PX:
         raise OptionError(
             f"the output grid would be {width_px} x {height_px} px, beyond GDAL's limit of "
@@ -85,21 +119,40 @@ def check_run_size(
         budget, allowed = memory_budget_bytes(), "this machine allows (80 % of RAM; see --max-memory)"
     else:
         budget, allowed = budget_bytes, "--max-memory allows"
-    strips = strip_bytes(width_px, n_bands, tile_px)
     tiles = tile_bytes(tile_px, halo_px, batch_size, n_bands)
-    if tiles + FIXED_BYTES > budget or tiles + strips + FIXED_BYTES > budget and tiles >= strips:
+    if tiles + FIXED_BYTES > budget:
         raise OptionError(
             f"--tile-px {tile_px} needs about {_gib(tiles + FIXED_BYTES)} for a batch of "
             f"{batch_size} tiles, more than the {_gib(budget)} {allowed}: use a smaller --tile-px "
             "or --batch-size, or a larger --max-memory"
         )
-    if strips + tiles + FIXED_BYTES > budget:
+    indexes = index_bytes(width_px, height_px)
+    if indexes + tiles + FIXED_BYTES > budget:
         raise OptionError(
-            f"the output grid is {width_px} x {height_px} px; writing it needs about "
-            f"{_gib(strips + tiles + FIXED_BYTES)} for rows {width_px} px wide, more than the "
-            f"{_gib(budget)} {allowed}: use a coarser --resolution, a smaller --extent or a "
-            "smaller --tile-px, or a larger --max-memory"
+            f"the output grid is {width_px} x {height_px} px; its TIFF tile indexes and a batch of "
+            f"tiles need about {_gib(indexes + tiles + FIXED_BYTES)}, more than the {_gib(budget)} "
+            f"{allowed}: use a coarser --resolution, a smaller --extent or a larger --max-memory"
         )
+
+    def fits(block_px: int) -> bool:
+        return run_bytes(width_px, height_px, n_bands, tile_px, halo_px, batch_size, block_px) <= budget
+
+    if fits(width_px):
+        return width_px
+    step = COLUMN_BLOCK_STEP_PX
+    if not fits(step):
+        need = run_bytes(width_px, height_px, n_bands, tile_px, halo_px, batch_size, step)
+        raise OptionError(
+            f"the output grid is {width_px} x {height_px} px; even a column block {step} px wide "
+            f"needs about {_gib(need)} with --tile-px {tile_px} and --batch-size {batch_size}, more "
+            f"than the {_gib(budget)} {allowed}: use a smaller --tile-px or --batch-size, or a "
+            "larger --max-memory"
+        )
+    low, high = 1, -(-width_px // step)  # fits(low * step); high * step >= width_px does not
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(mid * step) else (low, mid)
+    return low * step
 
 
 def _gib(n_bytes: float) -> str:

@@ -4,8 +4,9 @@
 
 open + check -> target grid -> radiometry -> tiles read through one WarpedVRT per input ->
 upscaler batches -> cosine blend into a strip accumulator -> strips to a temporary GeoTIFF ->
-COG -> atomic rename. Memory is O(tile_px × grid width), never O(scene). Reentrant and
-deterministic (no timestamps); user problems raise DsditGeoError subclasses only.
+COG -> atomic rename. Memory is O(tile_px × grid width), never O(scene); a grid too wide for
+--max-memory is done in column blocks (memory.py), O(tile_px × block width), with the same
+pixels. Reentrant and deterministic (no timestamps); user problems raise DsditGeoError only.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from dsdit_geo.device import check_device_text
 from dsdit_geo.errors import InputError, OptionError, OutputError
 from dsdit_geo.geo.blend import StripAccumulator, TileWeights
 from dsdit_geo.geo.grid import TargetGrid, target_grid
-from dsdit_geo.geo.tiling import Tile, TileLayout
+from dsdit_geo.geo.tiling import ColumnBlock, Tile, TileLayout
 from dsdit_geo.geo.utm_check import warn_far_utm
 from dsdit_geo.memory import check_run_size, parse_size
 from dsdit_geo.raster.bands import BandInfo, resolve_bands
@@ -163,7 +164,7 @@ def _upscale(
         )
         warn_far_utm(grid.crs, geometry_of(lr_ds), options.crs, options.quiet)
         methods = _Methods.build(options, grid.scale, n_bands=len(lr_idx), factory=factory)
-        check_run_size(
+        block_px = check_run_size(
             grid.width, grid.height, len(lr_idx), methods.tile_px, methods.halo_px, options.batch_size,
             None if options.max_memory is None else parse_size(options.max_memory),
         )  # fmt: skip
@@ -179,6 +180,13 @@ def _upscale(
             methods.tile_px, methods.overlap_px,
         )  # fmt: skip
         layout = TileLayout.over(grid.height, grid.width, methods.tile_px, methods.overlap_px)
+        blocks = layout.column_blocks(block_px)
+        n_tiles = sum(layout.count(block) for block in blocks)
+        if len(blocks) > 1:
+            log.info(
+                "%d column blocks of %d px (--max-memory): %d tiles, %d of them done twice at block edges",
+                len(blocks), block_px, n_tiles, n_tiles - len(layout),
+            )  # fmt: skip
         lr_vrt = stack.enter_context(
             open_warped(lr_read, grid, Resampling[options.resampling], read_dtype(lr_ds, lr_idx))
         )
@@ -195,7 +203,7 @@ def _upscale(
         )
         bar = stack.enter_context(
             tqdm(
-                total=len(layout),
+                total=n_tiles,
                 unit="tile",
                 desc=os.path.basename(out_path),
                 file=sys.stderr,
@@ -206,9 +214,12 @@ def _upscale(
         tiles = _TileReader(
             lr_vrt, ref_vrt, lr_idx, ref_idx, radiometry, grid, methods.halo_px, methods.tile_px
         )
-        _run_tiles(
-            layout, tiles, methods, options.batch_size, radiometry, out_spec, writer, trust_writer, bar
-        )
+        weights = TileWeights(layout)
+        for block in blocks:
+            _run_tiles(
+                layout, block, weights, tiles, methods, options.batch_size, radiometry, out_spec,
+                writer, trust_writer, bar,
+            )  # fmt: skip
         if trust_writer is not None:
             trust_writer.commit()
         writer.commit()
@@ -428,6 +439,8 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def _run_tiles(
     layout: TileLayout,
+    block: ColumnBlock,
+    weights: TileWeights,
     tiles: _TileReader,
     methods: _Methods,
     batch_size: int,
@@ -437,23 +450,27 @@ def _run_tiles(
     trust_writer: AtomicCogWriter | None,
     bar: tqdm,
 ) -> None:
-    """Upscale every tile in row-major batches, blend in a fixed order, flush finished rows."""
+    """Upscale the tiles of one column block in row-major batches, blend them in a fixed order
+    (a pixel gets its tiles in the same order whatever the block), write the block's own
+    columns of each finished row. One block of the whole width is the plain row-major pass."""
     n_bands = spec.count
-    weights = TileWeights(layout)
     with_trust = trust_writer is not None
     accumulator = StripAccumulator(
-        n_bands + 1 + with_trust, layout.height_px, layout.width_px, layout.tile_px
+        n_bands + 1 + with_trust, layout.height_px, block.span1_px - block.span0_px, layout.tile_px
     )
     core = slice(methods.halo_px, methods.halo_px + layout.tile_px)
+    own = slice(block.col0_px - block.span0_px, block.col1_px - block.span0_px)
 
     def sink(row0: int, rows: np.ndarray) -> None:
+        rows = rows[:, :, own]
         values, valid = radiometry.to_output(rows[:n_bands], rows[n_bands] > 0.5, spec.dtype, spec.nodata)
-        writer.write_rows(row0, values, valid)
+        writer.write_rows(row0, values, valid, block.col0_px)
         if with_trust:
-            trust_writer.write_rows(row0, np.where(valid, rows[n_bands + 1], np.float32(np.nan))[None])
+            trust = np.where(valid, rows[n_bands + 1], np.float32(np.nan))[None]
+            trust_writer.write_rows(row0, trust, col0=block.col0_px)
 
     n_channels = n_bands + 1 + with_trust  # bands, LR validity, (trust)
-    for tile_batch in _batched(layout, batch_size):
+    for tile_batch in _batched(layout.tiles(block), batch_size):
         batch = tiles.batch(tile_batch)
         hr, trust = methods.upscale(batch)
         hr_np = hr.numpy()
@@ -465,7 +482,8 @@ def _run_tiles(
             values[n_bands] = lr_valid_np[k]
             if trust_np is not None:
                 values[n_bands + 1] = trust_np[k]
-            accumulator.add(tile.row_px, tile.col_px, values, weights.weight(tile.tile_row, tile.tile_col))
+            col = tile.col_px - block.span0_px
+            accumulator.add(tile.row_px, col, values, weights.weight(tile.tile_row, tile.tile_col))
             if tile.last_in_row:
                 accumulator.flush(layout.rows_done_after(tile.tile_row), sink)
             bar.update(1)

@@ -11,6 +11,7 @@ from dsdit_geo.memory import (
     check_run_size,
     memory_budget_bytes,
     parse_size,
+    run_bytes,
     strip_bytes,
 )
 
@@ -59,10 +60,14 @@ def test_bad_sizes_say_what_is_expected(text):
         parse_size(text)
 
 
-def test_max_memory_refuses_a_wide_grid_and_says_what_to_change():
-    check_run_size(100_000, 1000, 4, 128, 0, 4, budget_bytes=2 * GIB)
+def test_max_memory_splits_a_wide_grid_into_column_blocks_and_says_when_one_does_not_fit():
+    assert check_run_size(100_000, 1000, 4, 128, 0, 4, budget_bytes=2 * GIB) == 100_000
+    block = check_run_size(226_000, 1000, 4, 128, 0, 4, budget_bytes=2 * GIB)
+    assert 512 <= block < 226_000 and block % 512 == 0
+    too_small = run_bytes(226_000, 1000, 4, 128, 0, 4, 512) - 1
     with pytest.raises(OptionError) as info:
-        check_run_size(226_000, 1000, 4, 128, 0, 4, budget_bytes=2 * GIB)
+        check_run_size(226_000, 1000, 4, 128, 0, 4, budget_bytes=too_small)
     message = str(info.value)
     assert "226000 x 1000 px" in message and "--max-memory allows" in message
-    assert "coarser --resolution" in message and "larger --max-memory" in message and "\n" not in message
+    assert "column block 512 px wide" in message and "smaller --tile-px" in message
+    assert "larger --max-memory" in message and "\n" not in message

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from dsdit_geo import __version__
 from dsdit_geo.batch.tiff_layout import LayoutError, check_layout
 from dsdit_geo.config import UpscaleOptions
-from dsdit_geo.raster.verify import PIXELS_TAG, VerifyError, checksum_mismatch
+from dsdit_geo.raster.verify import VerifyError, checksum_mismatch, has_checksum
 
 KEY_TAG = "DSDIT_GEO_BATCH_KEY"
 LR_TAG = "DSDIT_GEO_BATCH_LR"
@@ -118,7 +118,7 @@ def _decode(ds, path: str, verify: str) -> None:
     """Read the blocks `verify` asks for, at full resolution and on every overview level."""
     import rasterio
 
-    if verify == "full" and PIXELS_TAG in ds.tags():
+    if verify == "full" and has_checksum(ds.tags()):
         reason = checksum_mismatch(ds)  # decodes every full-resolution block
         if reason:
             raise VerifyError(reason)

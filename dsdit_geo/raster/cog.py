@@ -1,7 +1,8 @@
 """Writing outputs atomically: strips -> hidden tiled GeoTIFF -> COG copy -> rename into place.
 
 Everything is written beside the output (same filesystem) under hidden temporary names and
-removed on any error or Ctrl-C, so the output path only ever holds a complete file.
+removed on any error or Ctrl-C, so the output path only ever holds a complete file. Strips span
+the whole width, or (a grid too wide for that) one column block at a time, blocks left to right.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dsdit_geo.raster.gdal_env import no_pam
 from dsdit_geo.raster.gdal_errors import describe, gdal_errors
 from dsdit_geo.raster.publish import check_output_node, publish
 from dsdit_geo.raster.temps import remove_stale, temp_name
-from dsdit_geo.raster.verify import PixelHasher, VerifyError, verify_written
+from dsdit_geo.raster.verify import HASH_BLOCK_PX, BlockHasher, PixelHasher, VerifyError, verify_written
 from dsdit_geo.signals import deferred_signals
 
 BLOCK_PX = 512
@@ -129,8 +130,9 @@ class AtomicCogWriter:
     """Context manager: `write_rows` strips in order, then `commit()` publishes the COG.
 
     Without `commit()` (an error, Ctrl-C) every temporary file is removed and the output path
-    is left untouched. Rows are buffered into whole 512-row block rows so the temporary GeoTIFF
-    never rewrites a compressed block.
+    is left untouched. Rows are buffered into whole 512-row block rows (as wide as the strips:
+    the grid or one column block) so the temporary GeoTIFF never rewrites a compressed block.
+    Strips of the whole width get the row checksum, column blocks the block checksum (verify.py).
     """
 
     def __init__(self, out_path: str, spec: OutputSpec, *, overwrite: bool = False) -> None:
@@ -141,15 +143,17 @@ class AtomicCogWriter:
         self.spec = spec
         self._temps: list[str] = []
         self._ds = None
-        self._next_row = 0
-        block_rows = min(BLOCK_PX, spec.height)
-        self._buf = np.zeros((spec.count, block_rows, spec.width), spec.dtype)
-        self._buf_mask = np.zeros((block_rows, spec.width), np.uint8) if spec.write_mask else None
+        # the column block being written, [col0, col1), and its next row; none yet: the empty
+        # block [0, 0), finished. The buffer and checksum are made by the first block.
+        self._col0 = self._col1 = 0
+        self._next_row = spec.height
+        self._buf = np.zeros((spec.count, 0, 0), spec.dtype)
+        self._buf_mask: np.ndarray | None = None
         self._buf_row0 = 0
         self._buf_fill = 0
         self.overwrite = overwrite
-        lossless = cog_options(spec).get("COMPRESS", "").upper() in _LOSSLESS
-        self._hasher = PixelHasher(spec.count, spec.write_mask) if lossless else None
+        self._lossless = cog_options(spec).get("COMPRESS", "").upper() in _LOSSLESS
+        self._hasher: PixelHasher | BlockHasher | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> AtomicCogWriter:
@@ -216,9 +220,15 @@ class AtomicCogWriter:
         return profile
 
     # -- writing -------------------------------------------------------------------------
-    def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray | None = None) -> None:
-        """Append rows [row0, row0 + n): values (count, n, width) of the output dtype;
-        valid (n, width) bool, used when the spec writes a mask."""
+    def write_rows(
+        self, row0: int, values: np.ndarray, valid: np.ndarray | None = None, col0: int = 0
+    ) -> None:
+        """Append rows [row0, row0 + n) of grid columns [col0, col0 + w): values (count, n, w) of
+        the output dtype; valid (n, w) bool, used when the spec writes a mask. w is the grid's
+        width, or the width of a column block: blocks come left to right, each from row 0 to
+        the last row, starting on multiples of 512 px."""
+        if (col0, col0 + values.shape[2]) != (self._col0, self._col1):
+            self._start_block(col0, col0 + values.shape[2])
         if row0 != self._next_row:
             raise ValueError(f"rows must come in order: expected {self._next_row}, got {row0}")
         n = values.shape[1]
@@ -236,11 +246,36 @@ class AtomicCogWriter:
                 self._write_buffer()
         self._next_row += n
 
+    def _start_block(self, col0: int, col1: int) -> None:
+        """Begin the column block [col0, col1) once the previous one is finished."""
+        spec = self.spec
+        if self._next_row != spec.height or col0 != self._col1:
+            raise ValueError(
+                f"column blocks must come left to right, each finished: columns {self._col0}.."
+                f"{self._col1} have {self._next_row} of {spec.height} rows, next got {col0}..{col1}"
+            )
+        if col1 > spec.width or col1 <= col0 or (col1 - col0 < spec.width and col0 % HASH_BLOCK_PX):
+            raise ValueError(f"columns {col0}..{col1} are not a column block of a {spec.width} px grid")
+        if self._col1 == 0 and self._lossless:  # the first block: whole rows, or blocks
+            with_mask = spec.write_mask
+            self._hasher = (
+                PixelHasher(spec.count, with_mask)
+                if col1 - col0 == spec.width
+                else BlockHasher(spec.count, with_mask, spec.width, spec.height)
+            )
+        shape = (min(BLOCK_PX, spec.height), col1 - col0)
+        if self._buf.shape[1:] != shape:  # one allocation for whole rows; per block otherwise
+            self._buf = np.zeros((spec.count, *shape), spec.dtype)
+            self._buf_mask = np.zeros(shape, np.uint8) if spec.write_mask else None
+        self._col0, self._col1 = col0, col1
+        self._next_row = self._buf_row0 = self._buf_fill = 0
+
     def _write_buffer(self) -> None:
         n = self._buf_fill
-        window = Window(0, self._buf_row0, self.spec.width, n)
+        window = Window(self._col0, self._buf_row0, self._col1 - self._col0, n)
         if self._hasher is not None:
-            self._hasher.update(self._buf[:, :n], None if self._buf_mask is None else self._buf_mask[:n])
+            mask = None if self._buf_mask is None else self._buf_mask[:n]
+            self._hasher.add(self._buf_row0, self._col0, self._buf[:, :n], mask)
         try:
             self._ds.write(self._buf[:, :n], window=window)
             if self._buf_mask is not None:
@@ -257,8 +292,11 @@ class AtomicCogWriter:
         """Finish the strips, copy them to a COG beside the output, verify it (fsync, every block
         decodes, pixel checksums match) and publish it (see publish.py). Ctrl-C / SIGTERM during
         the copy and the check take effect after them, before anything is published."""
-        if self._next_row != self.spec.height:
-            raise ValueError(f"only {self._next_row} of {self.spec.height} rows were written")
+        if self._next_row != self.spec.height or self._col1 != self.spec.width:
+            raise ValueError(
+                f"only {self._next_row} of {self.spec.height} rows of columns {self._col0}.."
+                f"{self._col1} of {self.spec.width} were written"
+            )
         spec = self.spec
         try:
             strips_path = self._ds.name

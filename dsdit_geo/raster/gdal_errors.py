@@ -1,11 +1,23 @@
-"""GDAL's exceptions as rasterio raises them, and one-line descriptions of them.
+"""GDAL's exceptions as rasterio raises them, one-line descriptions of them, and libtiff's own
+error lines kept off stderr.
 
 rasterio raises `CPLE_*` exceptions (not RasterioError subclasses) for GDAL errors, and wraps a
 failed read as "Read or write failed. See previous exception for details." with the real cause
 chained; `describe` digs that cause out so a message names it.
+
+GDAL (3.x with libtiff >= 4.5) routes libtiff's errors about a file through CPLError (so they
+reach the exception), but its own I/O callbacks report write and seek failures with libtiff's
+process-wide `TIFFErrorExt`, whose default handler prints e.g. `_tiffWriteProc: No space left
+on device.` straight to stderr, before our one `Error:` line. `quiet_libtiff()` unsets that
+handler (in every libtiff loaded) for a block; the failure itself still raises through GDAL.
 """
 
 from __future__ import annotations
+
+import contextlib
+import ctypes
+import sys
+from collections.abc import Iterator
 
 _VAGUE = ("see previous exception", "read or write failed")
 
@@ -34,3 +46,36 @@ def describe(exc: BaseException) -> str:
     if specific:
         return specific[0]
     return messages[0] if messages else type(exc).__name__
+
+
+def _loaded_libtiffs() -> list[ctypes.CDLL]:
+    """The libtiff libraries mapped into this process (Linux: /proc/self/maps; else none)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(None, 5)[5].strip() for line in maps if "libtiff" in line}
+    except (OSError, IndexError):
+        return []
+    libs = []
+    for path in sorted(p for p in paths if p.rsplit("/", 1)[-1].startswith("libtiff")):
+        with contextlib.suppress(OSError, AttributeError):
+            lib = ctypes.CDLL(path, mode=getattr(ctypes, "RTLD_NOLOAD", 0) | ctypes.RTLD_LOCAL)
+            lib.TIFFSetErrorHandler.restype = ctypes.c_void_p
+            lib.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+            libs.append(lib)
+    return libs
+
+
+@contextlib.contextmanager
+def quiet_libtiff() -> Iterator[None]:
+    """No libtiff default error lines on stderr inside the block (loads rasterio, so GDAL's
+    libtiff is there to be found); the previous handlers come back after it."""
+    import rasterio  # noqa: F401 - loads GDAL and the libtiff it uses
+
+    previous = [(lib, lib.TIFFSetErrorHandler(None)) for lib in _loaded_libtiffs()]
+    try:
+        yield
+    finally:
+        for lib, handler in previous:
+            lib.TIFFSetErrorHandler(handler)

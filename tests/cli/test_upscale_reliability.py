@@ -1,5 +1,5 @@
 """`dsdit-geo upscale` under faults and hostile input (issue 12): FIFOs and devices, signals,
-Ctrl-C during the COG copy, bad or far-away --crs, absurd sizes, unreadable tiles."""
+Ctrl-C during the COG copy, bad or far-away --crs, absurd sizes, unreadable tiles, a full disk."""
 
 from __future__ import annotations
 
@@ -136,6 +136,31 @@ def test_a_far_away_utm_crs_warns_once(pair, tmp_path):
     near = invoke(*pair, tmp_path / "near.tif", "--crs", "EPSG:32612")
     assert near.exit_code == 0 and "Warning: --crs" not in near.stderr
     assert cog_validate(str(tmp_path / "near.tif"))[0]
+
+
+def test_a_full_disk_prints_only_the_error_line(pair, tmp_path):
+    """In a fresh process on a 200 KiB tmpfs: libtiff's own '_tiffWriteProc: No space left on
+    device.' lines (printed by its default handler on the real stderr) are kept off it."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)]
+    mounted = subprocess.run(mount, capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "dsdit_geo_cli.app", "upscale", *pair, str(disk / "o.tif"), "-m", "hpf"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 1 and os.listdir(disk) == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: writing"), result.stderr
+    assert "the disk is full" in lines[0]
 
 
 @pytest.mark.parametrize(
