@@ -272,6 +272,16 @@ GuidanceOpt = Annotated[
         help="Autoguidance weight w (1 = off).",
     ),
 ]
+DetailOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--detail",
+        rich_help_panel=_DSDIT,
+        show_default="the model's",
+        help="Share of the generated detail kept on top of the model's deterministic base (the "
+        "Ref fusion; LR for older models): 0 = the base alone, 1 = the whole sample.",
+    ),
+]
 RefScaleWeakOpt = Annotated[
     Optional[float],
     typer.Option(
@@ -351,6 +361,7 @@ def build_upscale_options(
     guidance: float | None,
     ref_scale_weak: float | None,
     guide: str | None = None,
+    detail: float | None = None,
     lr_nodata: str | None = None,
     ref_nodata: str | None = None,
     dst_nodata: str | None = None,
@@ -386,6 +397,7 @@ def build_upscale_options(
         guidance=guidance,
         ref_scale_weak=ref_scale_weak,
         guide=guide,
+        detail=detail,
         lr_nodata=parse_nodata(lr_nodata, "--lr-nodata"),
         ref_nodata=parse_nodata(ref_nodata, "--ref-nodata"),
         dst_nodata=parse_nodata(dst_nodata, "--dst-nodata"),
@@ -438,25 +450,6 @@ def verbose_logging(verbose: int) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-
-
-@contextlib.contextmanager
-def quiet_libtiff_lines(verbose: int) -> Iterator[None]:
-    """Without -v, libtiff's own error lines (a full disk: `_tiffWriteProc: No space left on
-    device.`) stay off stderr, so a failure shows our one `Error:` line; -v leaves them."""
-    if verbose > 0:
-        yield
-        return
-    from dsdit_geo.raster.gdal_errors import quiet_libtiff  # loads rasterio: only when running
-
-    with quiet_libtiff():
-        yield
-
-
-def _names(text: str | None) -> list[str] | None:
-    """'red,green blue' -> ['red', 'green', 'blue']; None or blank -> None."""
-    names = [item for item in re.split(r"[,\s]+", (text or "").strip()) if item]
-    return names or None
 
 
 def configure_logging(verbose: int) -> None:

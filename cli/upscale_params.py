@@ -42,6 +42,7 @@ UPSCALE_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("steps", opt.StepsOpt, D.steps),
     ("guidance", opt.GuidanceOpt, D.guidance),
     ("ref_scale_weak", opt.RefScaleWeakOpt, D.ref_scale_weak),
+    ("detail", opt.DetailOpt, D.detail),
     ("guide", opt.GuideOpt, D.guide),
     ("lr_nodata", opt.LrNodataOpt, None),
     ("ref_nodata", opt.RefNodataOpt, None),

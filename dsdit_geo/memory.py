@@ -121,17 +121,18 @@ def check_run_size(
         budget, allowed = budget_bytes, "--max-memory allows"
     tiles = tile_bytes(tile_px, halo_px, batch_size, n_bands)
     if tiles + FIXED_BYTES > budget:
+        need, have = _sizes(tiles + FIXED_BYTES, budget)
         raise OptionError(
-            f"--tile-px {tile_px} needs about {_gib(tiles + FIXED_BYTES)} for a batch of "
-            f"{batch_size} tiles, more than the {_gib(budget)} {allowed}: use a smaller --tile-px "
-            "or --batch-size, or a larger --max-memory"
+            f"--tile-px {tile_px} needs about {need} for a batch of {batch_size} tiles, more than "
+            f"the {have} {allowed}: use a smaller --tile-px or --batch-size, or a larger --max-memory"
         )
     indexes = index_bytes(width_px, height_px)
     if indexes + tiles + FIXED_BYTES > budget:
+        need, have = _sizes(indexes + tiles + FIXED_BYTES, budget)
         raise OptionError(
             f"the output grid is {width_px} x {height_px} px; its TIFF tile indexes and a batch of "
-            f"tiles need about {_gib(indexes + tiles + FIXED_BYTES)}, more than the {_gib(budget)} "
-            f"{allowed}: use a coarser --resolution, a smaller --extent or a larger --max-memory"
+            f"tiles need about {need}, more than the {have} {allowed}: use a coarser "
+            "--resolution, a smaller --extent or a larger --max-memory"
         )
 
     def fits(block_px: int) -> bool:
@@ -141,11 +142,12 @@ def check_run_size(
         return width_px
     step = COLUMN_BLOCK_STEP_PX
     if not fits(step):
-        need = run_bytes(width_px, height_px, n_bands, tile_px, halo_px, batch_size, step)
+        floor = run_bytes(width_px, height_px, n_bands, tile_px, halo_px, batch_size, step)
+        need, have = _sizes(floor, budget)
         raise OptionError(
             f"the output grid is {width_px} x {height_px} px; even a column block {step} px wide "
-            f"needs about {_gib(need)} with --tile-px {tile_px} and --batch-size {batch_size}, more "
-            f"than the {_gib(budget)} {allowed}: use a smaller --tile-px or --batch-size, or a "
+            f"needs about {need} with --tile-px {tile_px} and --batch-size {batch_size}, more "
+            f"than the {have} {allowed}: use a smaller --tile-px or --batch-size, or a "
             "larger --max-memory"
         )
     low, high = 1, -(-width_px // step)  # fits(low * step); high * step >= width_px does not
@@ -155,6 +157,19 @@ def check_run_size(
     return low * step
 
 
-def _gib(n_bytes: float) -> str:
-    gib = n_bytes / GIB
-    return f"{gib:,.0f} GiB" if gib >= 10 else f"{gib:.2g} GiB"
+def _sizes(need: float, budget: float) -> tuple[str, str]:
+    """`need` and `budget` in one unit (MiB below 10 GiB, else GiB), with as many decimals as it
+    takes to tell them apart: never "needs about 246 MiB, more than the 246 MiB allowed"."""
+    for decimals in range(4):
+        texts = _size(need, decimals, max(need, budget)), _size(budget, decimals, max(need, budget))
+        if texts[0] != texts[1] or need == budget:
+            return texts
+    return f"{int(need):,} bytes", f"{int(budget):,} bytes"
+
+
+def _size(n_bytes: float, decimals: int = 0, scale: float | None = None) -> str:
+    """'246 MiB' (whole MiB) when `scale` (default `n_bytes`) is under 10 GiB, else '12.5 GiB';
+    `decimals` more digits after the point."""
+    if (n_bytes if scale is None else scale) < 10 * GIB:
+        return f"{n_bytes / 1024**2:,.{decimals}f} MiB"
+    return f"{n_bytes / GIB:,.{1 + decimals}f} GiB"

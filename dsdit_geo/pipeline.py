@@ -48,6 +48,7 @@ from dsdit_geo.raster.cog import (
     AtomicCogWriter,
     OutputSpec,
     check_output_path,
+    commit_together,
 )
 from dsdit_geo.raster.creation_options import check_creation_options
 from dsdit_geo.raster.gdal_env import run_env_options
@@ -80,8 +81,9 @@ def upscale_file(
     """Super-resolve `lr_path` onto the grid of `ref_path` (or the one `options` ask for) and
     write a COG at `out_path` (plus `options.trust_map` if set). Paths may be str or PathLike;
     keywords are UpscaleOptions fields and override `options` (default: UpscaleOptions()).
-    Raises DsditGeoError subclasses for user problems; leaves no file at `out_path` unless it
-    succeeds. `upscaler_factory(options, scale)` builds the method (default `make_upscaler`;
+    Raises DsditGeoError subclasses for user problems; leaves no file at `out_path` (nor at the
+    trust map) unless it succeeds: the two are published together or not at all.
+    `upscaler_factory(options, scale)` builds the method (default `make_upscaler`;
     `dsdit_geo.engine.Engine` passes one that keeps models loaded)."""
     started = time.perf_counter()
     lr_path, ref_path, out_path = os.fspath(lr_path), os.fspath(ref_path), os.fspath(out_path)
@@ -220,9 +222,8 @@ def _upscale(
                 layout, block, weights, tiles, methods, options.batch_size, radiometry, out_spec,
                 writer, trust_writer, bar,
             )  # fmt: skip
-        if trust_writer is not None:
-            trust_writer.commit()
-        writer.commit()
+        # all or nothing: both verified before either is published; the output last
+        commit_together([trust_writer, writer] if trust_writer is not None else [writer])
     return UpscaleReport(
         out_path=out_path,
         width=grid.width,
@@ -263,7 +264,7 @@ def validate_options(options: UpscaleOptions) -> None:
     check_device_text(options.device)
     if options.compress not in COMPRESSIONS:
         raise OptionError(f"--compress must be one of {', '.join(COMPRESSIONS)}, got {options.compress!r}")
-    check_sampling(options.steps, options.guidance, options.ref_scale_weak)
+    check_sampling(options.steps, options.guidance, options.ref_scale_weak, options.detail)
     if options.resampling not in WARP_RESAMPLINGS:
         raise OptionError(
             f"--resampling must be one of {', '.join(WARP_RESAMPLINGS)}, got {options.resampling!r}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dsdit_geo.errors import OptionError
 from dsdit_geo.memory import (
+    FIXED_BYTES,
     GIB,
     MAX_GRID_SIDE_PX,
     check_run_size,
@@ -13,6 +16,7 @@ from dsdit_geo.memory import (
     parse_size,
     run_bytes,
     strip_bytes,
+    tile_bytes,
 )
 
 
@@ -34,6 +38,23 @@ def test_a_huge_tile_says_what_to_change():
         OptionError, match="--tile-px 100000 needs about .* smaller --tile-px or --batch-size"
     ):
         check_run_size(1000, 1000, 4, 100_000, 0, 4, budget_bytes=64 * GIB)
+
+
+@pytest.mark.parametrize("short_by", [1, 300 * 1024, 20 * 1024**2])
+def test_the_need_and_the_budget_read_differently(short_by):
+    """A budget just under the need is not shown as the same size ("0.24 GiB ... the 0.24 GiB")."""
+    need = tile_bytes(256, 0, 4, 4) + FIXED_BYTES
+    with pytest.raises(OptionError) as info:
+        check_run_size(1000, 1000, 4, 256, 0, 4, budget_bytes=need - short_by)
+    sizes = re.findall(r"([0-9][0-9,.]*) (MiB|GiB|bytes)", str(info.value))
+    assert len(sizes) == 2 and sizes[0] != sizes[1] and sizes[0][1] == sizes[1][1], info.value
+
+
+def test_sizes_are_whole_mib_below_10_gib():
+    with pytest.raises(OptionError, match=r"needs about [0-9,]+ MiB for .* the 200 MiB --max-memory"):
+        check_run_size(1000, 1000, 4, 2048, 0, 4, budget_bytes=200 * 1024**2)
+    with pytest.raises(OptionError, match=r"needs about [0-9,]+\.[0-9] GiB for .* the 12\.0 GiB --max"):
+        check_run_size(1000, 1000, 4, 100_000, 0, 4, budget_bytes=12 * GIB)
 
 
 def test_strip_memory_grows_with_width():

@@ -10,7 +10,8 @@ process, not per item.
   of a process holding torch / GDAL threads), at most N items in flight so a dead worker
   (out of memory, killed) costs only the items it was running: those are retried once in a
   fresh pool, then failed. Process i gets slot i (GPU choice) and max(1, cores // N) torch
-  threads.
+  threads; libtiff's raw error lines are kept off stderr there when they are here
+  (gdal_errors.quiet_libtiff: the CLI without -v).
 - `run_dask`: `distributed.Client(ADDRESS)` (or a scheduler JSON file); one task per item,
   results as they complete. The workers need dsdit-geo installed and the paths visible.
 """
@@ -36,6 +37,7 @@ from dsdit_geo.batch.task import (
     run_item_on_dask,
 )
 from dsdit_geo.errors import OptionError
+from dsdit_geo.raster.gdal_errors import libtiff_quieted
 
 POOL_ATTEMPTS = 2  # an item running when its pool broke is retried once
 DASK_CONNECT_TIMEOUT_S = 30
@@ -61,7 +63,10 @@ def run_pool(items: list[dict], options: dict, verify: str, workers: int) -> Ite
         for slot in range(workers):
             slots.put(slot)
         pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=init_pool_worker, initargs=(slots, threads)
+            max_workers=workers,
+            mp_context=context,
+            initializer=init_pool_worker,
+            initargs=(slots, threads, libtiff_quieted()),  # the workers' stderr is ours
         )
         in_flight: dict[Future, dict] = {}
         try:

@@ -102,10 +102,15 @@ def run_item_in_pool(item: dict, options: dict, verify: str) -> dict:
     return run_item(item, options, verify, placement.process_slot())
 
 
-def init_pool_worker(slots, threads: int) -> None:
+def init_pool_worker(slots, threads: int, quiet_libtiff: bool = False) -> None:
     """Pool initializer: end with the parent (orphan.py), take a free slot number from the
-    `slots` queue, limit torch threads."""
+    `slots` queue, limit torch threads; `quiet_libtiff` (the parent's state: the CLI without
+    -v): libtiff's raw error lines kept off the stderr this process shares with the parent."""
     exit_with_parent()
+    if quiet_libtiff:
+        from dsdit_geo.raster.gdal_errors import quiet_libtiff_for_good  # loads rasterio
+
+        quiet_libtiff_for_good()
     placement.configure_process(slots.get(), threads)
 
 

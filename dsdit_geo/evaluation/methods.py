@@ -51,6 +51,7 @@ OVERRIDES: dict[str, Override] = {
     "steps": Override(_positive_int, "steps"),
     "guidance": Override(_float, "w"),
     "ref_scale_weak": Override(_float, "weak"),
+    "detail": Override(_float, "detail"),
     "weights": Override(os.path.expanduser, "weights"),
     "guide": Override(os.path.expanduser, "guide"),  # a folder, or "self" (left as it is)
     "seed": Override(int, "seed"),

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 from dsdit_geo.errors import OptionError, OutputError
 from dsdit_geo.raster.gdal_env import no_pam
 from dsdit_geo.raster.gdal_errors import describe, gdal_errors
-from dsdit_geo.raster.publish import check_output_node, publish
+from dsdit_geo.raster.publish import Published, check_output_node, publish, settle, unpublish
 from dsdit_geo.raster.temps import remove_stale, temp_name
 from dsdit_geo.raster.verify import HASH_BLOCK_PX, BlockHasher, PixelHasher, VerifyError, verify_written
 from dsdit_geo.signals import deferred_signals
@@ -127,7 +127,8 @@ def _write_band_metadata(ds, spec: OutputSpec) -> None:
 
 
 class AtomicCogWriter:
-    """Context manager: `write_rows` strips in order, then `commit()` publishes the COG.
+    """Context manager: `write_rows` strips in order, then `commit()` publishes the COG
+    (`finish()` + `publish()`; outputs that belong together: `commit_together`).
 
     Without `commit()` (an error, Ctrl-C) every temporary file is removed and the output path
     is left untouched. Rows are buffered into whole 512-row block rows (as wide as the strips:
@@ -154,6 +155,7 @@ class AtomicCogWriter:
         self.overwrite = overwrite
         self._lossless = cog_options(spec).get("COMPRESS", "").upper() in _LOSSLESS
         self._hasher: PixelHasher | BlockHasher | None = None
+        self._cog_path: str | None = None  # the finished, verified COG (finish) until published
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> AtomicCogWriter:
@@ -289,9 +291,14 @@ class AtomicCogWriter:
         self._buf_fill = 0
 
     def commit(self) -> None:
-        """Finish the strips, copy them to a COG beside the output, verify it (fsync, every block
-        decodes, pixel checksums match) and publish it (see publish.py). Ctrl-C / SIGTERM during
-        the copy and the check take effect after them, before anything is published."""
+        """Finish the COG (`finish`) and publish it (`publish`): the one-output case."""
+        self.finish()
+        self.publish()
+
+    def finish(self) -> None:
+        """Finish the strips, copy them to a COG beside the output and verify it (fsync, every
+        block decodes, pixel checksums match); nothing is published yet. Ctrl-C / SIGTERM during
+        the copy and the check take effect after them."""
         if self._next_row != self.spec.height or self._col1 != self.spec.width:
             raise ValueError(
                 f"only {self._next_row} of {self.spec.height} rows of columns {self._col0}.."
@@ -310,16 +317,57 @@ class AtomicCogWriter:
                 with no_pam():
                     rasterio.shutil.copy(strips_path, cog_path, driver="COG", **cog_options(spec))
                 verify_written(cog_path, spec.width, spec.height, spec.count, self._hasher is not None)
-            publish(cog_path, self.out_path, self.overwrite)
-            self._temps.remove(cog_path)
+            self._cog_path = cog_path
         except VerifyError as exc:
             raise OutputError(
                 f"writing {self.out_path} failed: the written file does not check out ({exc})"
                 f"{_disk_hint(self.out_path) or '; is the disk full?'}"
             ) from None
         except (OSError, RasterioError, *gdal_errors()) as exc:
-            hint = _disk_hint(self.out_path)
-            raise OutputError(f"writing {self.out_path} failed: {describe(exc)}{hint}") from None
+            raise self._failed(exc) from None
+
+    def publish(self, *, keep_previous: bool = False) -> Published:
+        """Put the finished COG at the output path (publish.py); `keep_previous`: the file it
+        replaces stays reachable so that `unpublish` can bring it back (until `settle`)."""
+        if self._cog_path is None:
+            raise ValueError("publish() needs finish() first")
+        try:
+            published = publish(
+                self._cog_path, self.out_path, self.overwrite, keep_previous=keep_previous
+            )
+        except (OSError, RasterioError, *gdal_errors()) as exc:
+            raise self._failed(exc) from None
+        self._temps.remove(self._cog_path)
+        self._cog_path = None
+        return published
+
+    def _failed(self, exc: BaseException) -> OutputError:
+        return OutputError(f"writing {self.out_path} failed: {describe(exc)}{_disk_hint(self.out_path)}")
+
+
+def commit_together(writers: list[AtomicCogWriter]) -> None:
+    """All or nothing for outputs that belong together: finish (copy and verify) every COG
+    first, then publish them in order, Ctrl-C / SIGTERM held back meanwhile. Should one fail,
+    those already published are taken back (the files they replaced, if any, come back: see
+    publish.py) and its OutputError is raised. Put the main output last: once it appears, its
+    companions are there too."""
+    for writer in writers:
+        writer.finish()
+    done: list[Published] = []
+    with deferred_signals():
+        try:
+            for i, writer in enumerate(writers):
+                done.append(writer.publish(keep_previous=i < len(writers) - 1))
+        except BaseException as exc:
+            lost = [p.path for p in reversed(done) if not unpublish(p)]
+            if lost and isinstance(exc, OutputError):
+                raise OutputError(
+                    f"{exc.message}; {', '.join(lost)}, published just before, could not be "
+                    "restored to what was there"
+                ) from None
+            raise
+        for published in done:
+            settle(published)
 
 
 def _disk_hint(out_path: str, low_bytes: int = 16 * 1024 * 1024) -> str:

@@ -10,6 +10,8 @@ reach the exception), but its own I/O callbacks report write and seek failures w
 process-wide `TIFFErrorExt`, whose default handler prints e.g. `_tiffWriteProc: No space left
 on device.` straight to stderr, before our one `Error:` line. `quiet_libtiff()` unsets that
 handler (in every libtiff loaded) for a block; the failure itself still raises through GDAL.
+`libtiff_quieted()` says whether this process is inside such a block, so that the batch's pool
+workers (other processes, with the same stderr) can do as their parent: `quiet_libtiff_for_good`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 from collections.abc import Iterator
 
 _VAGUE = ("see previous exception", "read or write failed")
+_quieted = 0  # how many quiet_libtiff blocks (or quiet_libtiff_for_good calls) this process is in
 
 
 def gdal_errors() -> tuple[type[BaseException], ...]:
@@ -71,11 +74,29 @@ def _loaded_libtiffs() -> list[ctypes.CDLL]:
 def quiet_libtiff() -> Iterator[None]:
     """No libtiff default error lines on stderr inside the block (loads rasterio, so GDAL's
     libtiff is there to be found); the previous handlers come back after it."""
+    global _quieted
     import rasterio  # noqa: F401 - loads GDAL and the libtiff it uses
 
     previous = [(lib, lib.TIFFSetErrorHandler(None)) for lib in _loaded_libtiffs()]
+    _quieted += 1
     try:
         yield
     finally:
+        _quieted -= 1
         for lib, handler in previous:
             lib.TIFFSetErrorHandler(handler)
+
+
+def quiet_libtiff_for_good() -> None:
+    """`quiet_libtiff` for the rest of this process (a batch pool worker, started for the batch)."""
+    global _quieted
+    import rasterio  # noqa: F401 - loads GDAL and the libtiff it uses
+
+    for lib in _loaded_libtiffs():
+        lib.TIFFSetErrorHandler(None)
+    _quieted += 1
+
+
+def libtiff_quieted() -> bool:
+    """Whether libtiff's default error lines are kept off stderr in this process just now."""
+    return _quieted > 0

@@ -8,6 +8,10 @@
   Where hard links are not supported the name is first claimed with an exclusive create (an
   empty file may be visible there for an instant), then replaced.
 - With overwrite it is `os.replace` (atomic on one filesystem).
+- Outputs that belong together (an output and its trust map) are published one after the other;
+  should a later one fail, `unpublish` takes the earlier ones back: the file this run put there
+  is removed, or, with `keep_previous`, the file it replaced comes back (kept meanwhile as a
+  hidden hard link beside it, `.NAME.<8 hex>.p<pid>.prev.tif`); `settle` drops that link.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import contextlib
 import errno
 import os
 import stat
+from dataclasses import dataclass
 
 from dsdit_geo.errors import OutputError
+from dsdit_geo.raster.temps import temp_name
 
 # os.link errors meaning "this filesystem cannot hard-link", not "the target exists".
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
@@ -50,13 +56,36 @@ def check_output_node(path: str, what: str = "output") -> None:
         raise OutputError(f"{what} path is {kind}, not a regular file: {path} (choose a file path)")
 
 
-def publish(tmp: str, out: str, overwrite: bool, what: str = "output") -> None:
+@dataclass(frozen=True)
+class Published:
+    """What `publish` put at `path`: the file (device, inode), whether a file stood there
+    before, and the hidden hard link to that file when it was kept (`keep_previous`)."""
+
+    path: str
+    node: tuple[int, int]
+    replaced: bool
+    previous: str | None = None
+
+
+def publish(
+    tmp: str, out: str, overwrite: bool, what: str = "output", *, keep_previous: bool = False
+) -> Published:
     """Move the finished file `tmp` to `out` (same folder); OutputError when `out` is not a
-    regular file, or exists and `overwrite` is False (then `out` is left as it is)."""
+    regular file, or exists and `overwrite` is False (then `out` is left as it is).
+    `keep_previous`: a file replaced at `out` stays reachable until `settle` (hard links only:
+    elsewhere it is gone, `previous` None), so that `unpublish` can bring it back."""
     check_output_node(out, what)
+    info = os.lstat(tmp)
+    node = (info.st_dev, info.st_ino)
     if overwrite:
-        os.replace(tmp, out)
-        return
+        previous = _keep(out) if keep_previous else None
+        replaced = previous is not None or os.path.lexists(out)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            _drop(previous)
+            raise
+        return Published(out, node, replaced, previous)
     try:
         os.link(tmp, out)
     except FileExistsError:
@@ -66,9 +95,61 @@ def publish(tmp: str, out: str, overwrite: bool, what: str = "output") -> None:
             raise
         _claim(out, what)
         os.replace(tmp, out)
-        return
+        return Published(out, node, replaced=False)
     with contextlib.suppress(FileNotFoundError):
         os.remove(tmp)
+    return Published(out, node, replaced=False)
+
+
+def unpublish(published: Published) -> bool:
+    """Take back what `publish` put at its path, if it is still there: the previous file comes
+    back when it was kept, else the path is left empty. False when the path could not be put
+    back as it was (a replaced file that was not kept is gone). File system errors are
+    swallowed (best effort)."""
+    try:
+        info = os.lstat(published.path)
+    except OSError:
+        _drop(published.previous)
+        return True  # taken away by someone else: nothing of ours to take back
+    if (info.st_dev, info.st_ino) != published.node:
+        _drop(published.previous)
+        return True  # replaced by someone else meanwhile: theirs now
+    try:
+        if published.previous is not None:
+            os.replace(published.previous, published.path)
+            return True
+        os.remove(published.path)
+    except OSError:
+        _drop(published.previous)
+        return False
+    return not published.replaced
+
+
+def settle(published: Published) -> None:
+    """Keep what `publish` put in place: drop the hidden link to the file it replaced."""
+    _drop(published.previous)
+
+
+def _keep(out: str) -> str | None:
+    """A hidden hard link to the file (or symlink) at `out`; None when there is none, or this
+    file system cannot link."""
+    folder, name = os.path.split(out)
+    for _ in range(100):
+        path = os.path.join(folder, temp_name(name, ".prev.tif"))
+        try:
+            os.link(out, path, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except (OSError, NotImplementedError):
+            return None  # nothing at `out`, or no hard links here
+        return path
+    return None
+
+
+def _drop(path: str | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def _claim(out: str, what: str) -> None:

@@ -1,7 +1,7 @@
 """Hidden temporary files beside an output: their names, and removing those of dead runs.
 
-A temporary of output `NAME` is `.NAME.<8 hex>.p<pid><suffix>` (suffix `.strips.tif`, `.cog.tif`
-or `.probe`), plus GDAL side files after it (`.ovr.tmp`, `.aux.xml`, `.msk`). The PID names the
+A temporary of output `NAME` is `.NAME.<8 hex>.p<pid><suffix>` (suffix `.strips.tif`, `.cog.tif`,
+`.prev.tif` (the file an output replaced, kept until its companions are published) or `.probe`), plus GDAL side files after it (`.ovr.tmp`, `.aux.xml`, `.msk`). The PID names the
 process that owns it, so a later run on the same output can tell a killed run's leftovers (owner
 not running) from a live run's files. Names without a PID (older versions) count as stale once
 untouched for `STALE_AFTER_S`; a running owner's files only after `REUSED_PID_AFTER_S` (the PID
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 STALE_AFTER_S = 6 * 3600  # a temporary without an owner PID, untouched this long, is a dead run's
 REUSED_PID_AFTER_S = 7 * 24 * 3600  # a live owner PID this old has been reused by another process
-SUFFIX_PATTERN = r"\.[0-9a-f]{8}(?:\.p(?P<pid>\d+))?\.(?:strips\.tif|cog\.tif|probe)(?:\..*)?"
+SUFFIX_PATTERN = r"\.[0-9a-f]{8}(?:\.p(?P<pid>\d+))?\.(?:strips\.tif|cog\.tif|prev\.tif|probe)(?:\..*)?"
 
 
 def temp_name(name: str, suffix: str) -> str:

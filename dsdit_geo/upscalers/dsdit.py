@@ -14,7 +14,11 @@ For each batch of model-range tiles (B, C, H, W) on the HR grid:
    the weak pass is the guide's forward of B at lambda ``ref_scale_weak`` instead.
    Scale-conditioned models get ``batch.scale``;
 4. the generated x0 is decoded (image, residual or fusion parameterisation, from the model
-   config) back to the model range. A "fusion" model generates the residual to the hpf fusion
+   config) back to the model range, and only the share ``detail`` of what the sample adds to
+   the model's deterministic base (the hpf fusion for a "fusion" model, else LR_up) is kept:
+   hr = base + detail * (sample - base); 1 keeps the whole sample, 0 gives the base. A few
+   Euler steps leave part of the sampled texture uncorrelated with the truth; keeping a share
+   of it trades less generated texture for fidelity (measured in the model card). A "fusion" model generates the residual to the hpf fusion
    of LR and Ref (``dsdit_geo.flow.anchor``); the anchor needs ``context_px`` of halo (rounded
    up to the patch size), which the pipeline reads around each tile: the anchor is computed on
    the tile with its halo, the transformer runs on the tile without it;
@@ -56,6 +60,7 @@ from dsdit_geo.model.presets import PRESETS
 from dsdit_geo.model.transformer import DSDiTTransformer
 from dsdit_geo.upscalers.base import TileBatch, TileResult
 from dsdit_geo.upscalers.settings import (  # noqa: F401 - the defaults are re-exported here
+    DEFAULT_DETAIL,
     DEFAULT_GUIDANCE,
     DEFAULT_OVERLAP_PX,
     DEFAULT_REF_SCALE_WEAK,
@@ -136,7 +141,8 @@ class DSDiTUpscaler:
     """DS-DiT sampling with autoguidance on tiles; see the module docstring.
 
     model: a DSDiTTransformer (moved to ``device``, eval, no grad). steps, guidance (w),
-    ref_scale_weak (lambda of the weak pass), seed (position-keyed noise). tile_px / overlap_px:
+    ref_scale_weak (lambda of the weak pass), detail (share of the sampled detail kept over the
+    base, module doc step 4), seed (position-keyed noise). tile_px / overlap_px:
     defaults when the user gives none (tile rounded up to a multiple of the patch size).
     weights_name: the model folder's name, recorded in the tags. guide: the weak pass's own
     model (None: the model itself at lambda ref_scale_weak); guide_name: its name for the tags.
@@ -152,6 +158,7 @@ class DSDiTUpscaler:
         steps: int = DEFAULT_STEPS,
         guidance: float = DEFAULT_GUIDANCE,
         ref_scale_weak: float = DEFAULT_REF_SCALE_WEAK,
+        detail: float = DEFAULT_DETAIL,
         seed: int = 0,
         device: torch.device | str = "cpu",
         tile_px: int = DEFAULT_TILE_PX,
@@ -161,7 +168,7 @@ class DSDiTUpscaler:
         guide_name: str = "",
         scale: float | None = None,
     ) -> None:
-        check_sampling(steps, float(guidance), float(ref_scale_weak))
+        check_sampling(steps, float(guidance), float(ref_scale_weak), float(detail))
         self.device = torch.device(device)
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.guide = None
@@ -186,6 +193,7 @@ class DSDiTUpscaler:
             halo = anchor_context_px(float(scale) if scale else 10.0)
             self.context_px = -(-halo // self.patch_px) * self.patch_px
         self.steps, self.guidance, self.ref_scale_weak = steps, float(guidance), float(ref_scale_weak)
+        self.detail = float(detail)
         self.seed = int(seed)
         self.default_tile_px = -(-int(tile_px) // self.patch_px) * self.patch_px
         self.default_overlap_px = int(overlap_px)
@@ -217,6 +225,7 @@ class DSDiTUpscaler:
             steps=settings.steps,
             guidance=settings.guidance,
             ref_scale_weak=settings.ref_scale_weak,
+            detail=settings.detail,
             seed=settings.seed,
             device=settings.device,
             tile_px=settings.tile_px,
@@ -278,6 +287,8 @@ class DSDiTUpscaler:
                 weak_velocity_fn=weak_velocity_fn,
             )
             hr = self.parameterization.decode(result.sample.float(), anchor)
+            if self.detail != 1.0:  # keep this share of what the sample adds to the base
+                hr = anchor + self.detail * (hr - anchor)
             trust = None
             if result.trust is not None:
                 trust = F.interpolate(
@@ -301,6 +312,7 @@ class DSDiTUpscaler:
             "steps": str(self.steps),
             "guidance": f"{self.guidance:g}",
             "ref_scale_weak": f"{self.ref_scale_weak:g}",
+            "detail": f"{self.detail:g}",
             "guide": self.guide_name if self.guidance != 1.0 else "none",
             "weights": self.weights_name,
             "model_preset": preset_name(self._config),

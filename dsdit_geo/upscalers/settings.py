@@ -27,12 +27,16 @@ from dsdit_geo.weights import (
 DEFAULT_STEPS = 8
 DEFAULT_GUIDANCE = 1.0
 DEFAULT_REF_SCALE_WEAK = 0.0  # the weak pass runs without its Ref attention term
+DEFAULT_DETAIL = 1.0  # the whole generated sample
+MAX_DETAIL = 4.0
 DEFAULT_TILE_PX = 128  # rounded up to a multiple of the patch size
 DEFAULT_OVERLAP_PX = 32
 T = TypeVar("T", int, float)
 
 
-def check_sampling(steps: int | None, guidance: float | None, ref_scale_weak: float | None) -> None:
+def check_sampling(
+    steps: int | None, guidance: float | None, ref_scale_weak: float | None, detail: float | None = None
+) -> None:
     """OptionError for a sampling value out of range (None = not given, not checked)."""
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise OptionError(f"--steps must be at least 1, got {steps}")
@@ -40,6 +44,8 @@ def check_sampling(steps: int | None, guidance: float | None, ref_scale_weak: fl
         raise OptionError(f"--guidance must be a finite number, got {guidance}")
     if ref_scale_weak is not None and not (math.isfinite(float(ref_scale_weak)) and ref_scale_weak >= 0):
         raise OptionError(f"--ref-scale-weak must be a finite number >= 0, got {ref_scale_weak}")
+    if detail is not None and not (math.isfinite(float(detail)) and 0 <= detail <= MAX_DETAIL):
+        raise OptionError(f"--detail must be a number from 0 to {MAX_DETAIL:g}, got {detail}")
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,8 @@ class DSDiTSettings:
     """Everything a DS-DiT run needs besides the loaded weights (all resolved and checked).
 
     weights: the model folder; guide: the autoguidance weak model's folder (None: the model
-    itself at lambda ref_scale_weak); device: a resolved torch device name ("cpu", "cuda:0");
+    itself at lambda ref_scale_weak); detail: share of the generated detail kept over the
+    model's deterministic base (`DSDiTUpscaler`); device: a resolved torch device name ("cpu", "cuda:0");
     tile_px / overlap_px: defaults when the user gives none; patch_px, provides_trust,
     injection: from config.json.
     """
@@ -57,6 +64,7 @@ class DSDiTSettings:
     steps: int
     guidance: float
     ref_scale_weak: float
+    detail: float
     seed: int
     device: str
     tile_px: int
@@ -93,7 +101,8 @@ class DSDiTSettings:
         steps = _pick(options.steps, recommended.steps, DEFAULT_STEPS)
         guidance = float(_pick(options.guidance, recommended.guidance, DEFAULT_GUIDANCE))
         weak = float(_pick(options.ref_scale_weak, recommended.ref_scale_weak, DEFAULT_REF_SCALE_WEAK))
-        check_sampling(steps, guidance, weak)
+        detail = float(_pick(options.detail, recommended.detail, DEFAULT_DETAIL))
+        check_sampling(steps, guidance, weak, detail)
         guide = resolve_guide_dir(options.guide, folder, recommended.guide)
         patch_px = int(config.get("patch_size", 8))
         tile_px, overlap_px = _tiling(recommended, patch_px, folder)
@@ -104,6 +113,7 @@ class DSDiTSettings:
             steps=steps,
             guidance=guidance,
             ref_scale_weak=weak,
+            detail=detail,
             seed=int(options.seed),
             device=str(resolve_device(options.device)),
             tile_px=tile_px,

@@ -8,7 +8,8 @@ A model folder is what ``DSDiTTransformer.save_pretrained`` writes::
     MODEL_CARD.md                            optional: how it was trained and measured
 
 ``inference.json`` is a JSON object with any of ``steps`` (int >= 1), ``guidance`` (w, float),
-``ref_scale_weak`` (lambda of the weak pass, float >= 0), ``guide`` (the autoguidance weak model:
+``ref_scale_weak`` (lambda of the weak pass, float >= 0), ``detail`` (share of the generated
+detail kept on top of the model's deterministic base, float >= 0), ``guide`` (the autoguidance weak model:
 a model folder, relative to this folder or absolute, or ``"self"``), ``tile_px`` and
 ``overlap_px`` (HR px); other keys (notes, measurements) are ignored. Explicit options override it.
 
@@ -133,6 +134,7 @@ class InferenceDefaults:
     steps: int | None = None
     guidance: float | None = None
     ref_scale_weak: float | None = None
+    detail: float | None = None
     tile_px: int | None = None
     overlap_px: int | None = None
     guide: str | None = None
@@ -181,6 +183,7 @@ def read_inference_defaults(folder: Path) -> InferenceDefaults:
         steps=_int_setting(data, "steps", 1, path),
         guidance=_float_setting(data, "guidance", None, path),
         ref_scale_weak=_float_setting(data, "ref_scale_weak", 0.0, path),
+        detail=_float_setting(data, "detail", 0.0, path),
         tile_px=_int_setting(data, "tile_px", 1, path, MAX_INFERENCE_TILE_PX),
         overlap_px=_int_setting(data, "overlap_px", 0, path, MAX_INFERENCE_TILE_PX),
         guide=_text_setting(data, "guide", path),

@@ -24,7 +24,7 @@ def invoke(*args):
 
 @pytest.mark.parametrize(
     "value, says",
-    [("200MiB", "more than the 0.2 GiB --max-memory allows"), ("lots", "--max-memory must be a size")],
+    [("200MiB", "more than the 200 MiB --max-memory allows"), ("lots", "--max-memory must be a size")],
 )
 def test_over_budget_or_bad_size_is_one_error_line(pair, tmp_path, value, says):
     result = invoke(*pair, tmp_path / "out.tif", "--max-memory", value)

@@ -16,11 +16,13 @@ from rio_cogeo.cogeo import cog_validate
 from typer.testing import CliRunner
 
 from dsdit_geo import pipeline
+from dsdit_geo.raster.publish import publish
 from dsdit_geo.raster.synthetic import write_pair
 from dsdit_geo.upscalers.classical import Bicubic
 
 runner = CliRunner()
 REAL_COPY = rasterio.shutil.copy
+REAL_PUBLISH = publish
 
 
 @pytest.fixture(scope="module")
@@ -138,18 +140,22 @@ def test_a_far_away_utm_crs_warns_once(pair, tmp_path):
     assert cog_validate(str(tmp_path / "near.tif"))[0]
 
 
-def test_a_full_disk_prints_only_the_error_line(pair, tmp_path):
+@pytest.mark.parametrize("trust_map", [False, True])
+def test_a_full_disk_prints_only_the_error_line(pair, tmp_path, trust_map):
     """In a fresh process on a 200 KiB tmpfs: libtiff's own '_tiffWriteProc: No space left on
-    device.' lines (printed by its default handler on the real stderr) are kept off it."""
+    device.' lines (printed by its default handler on the real stderr) are kept off it; with a
+    trust map, neither file is left (they are published together or not at all)."""
     disk = tmp_path / "disk"
     disk.mkdir()
     mount = ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)]
     mounted = subprocess.run(mount, capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    command = [sys.executable, "-m", "dsdit_geo_cli.app", "upscale", *pair, str(disk / "o.tif"), "-m", "hpf"]
+    command += ["--trust-map", str(disk / "t.tif")] if trust_map else []
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "dsdit_geo_cli.app", "upscale", *pair, str(disk / "o.tif"), "-m", "hpf"],
+            command,
             capture_output=True,
             text=True,
             timeout=120,
@@ -161,6 +167,66 @@ def test_a_full_disk_prints_only_the_error_line(pair, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: writing"), result.stderr
     assert "the disk is full" in lines[0]
+
+
+def fail_for(path_name: str, error: BaseException):
+    """A stand-in that raises `error` when called for a temporary of output `path_name`."""
+
+    def check(real):
+        def wrapped(path, *args, **kwargs):
+            if os.path.basename(path).startswith(f".{path_name}."):
+                raise error
+            return real(path, *args, **kwargs)
+
+        return wrapped
+
+    return check
+
+
+def test_a_failing_output_leaves_no_trust_map(pair, tmp_path, monkeypatch):
+    """The output's COG does not check out (a disk filling during its copy) after the trust
+    map's did: the trust map is not published either, and no temporary is left."""
+    from dsdit_geo.raster import cog
+    from dsdit_geo.raster.verify import VerifyError
+
+    failing = fail_for("out.tif", VerifyError("block 3 is short"))
+    monkeypatch.setattr(cog, "verify_written", failing(cog.verify_written))
+    out, trust = tmp_path / "out.tif", tmp_path / "t.tif"
+    args = ["upscale", *map(str, pair), str(out), "-m", "hpf", "--trust-map", str(trust)]
+    result = runner.invoke(app, args)
+    assert "out.tif failed: the written file does not check out (block 3 is short" in one_error_line(result)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_failing_publish_takes_the_trust_map_back(pair, tmp_path, monkeypatch, overwrite):
+    """Publishing the output fails after the trust map was published: the trust map is taken
+    back, and with --overwrite the files they would have replaced are both as they were."""
+    from dsdit_geo.raster import cog
+
+    out, trust = tmp_path / "out.tif", tmp_path / "t.tif"
+    if overwrite:
+        out.write_bytes(b"old output")
+        trust.write_bytes(b"old trust map")
+    published = []
+
+    def spy(tmp, path, *args, **kwargs):
+        published.append(os.path.basename(path))
+        if path == str(out):
+            raise PermissionError(13, "Permission denied")
+        return REAL_PUBLISH(tmp, path, *args, **kwargs)
+
+    monkeypatch.setattr(cog, "publish", spy)
+    args = ["upscale", *map(str, pair), str(out), "-m", "hpf", "--trust-map", str(trust)]
+    result = runner.invoke(app, args + ["--overwrite"] * overwrite)
+    line = one_error_line(result)
+    assert "out.tif failed: " in line and "Permission denied" in line
+    assert published == ["t.tif", "out.tif"]  # the trust map was in place for a moment
+    if overwrite:
+        assert out.read_bytes() == b"old output" and trust.read_bytes() == b"old trust map"
+        assert sorted(os.listdir(tmp_path)) == ["out.tif", "t.tif"]
+    else:
+        assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize(

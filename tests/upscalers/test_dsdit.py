@@ -147,6 +147,7 @@ def test_settings_options_over_inference_json_over_defaults(tmp_path):
         ('{"steps": 2.5}', "steps must be an integer >= 1"),
         ('{"guidance": "high"}', "guidance must be a finite number"),
         ('{"ref_scale_weak": -1}', "ref_scale_weak must be a finite number >= 0"),
+        ('{"detail": -0.5}', "detail must be a finite number >= 0"),
         ('{"tile_px": 30}', "tile_px 30 is not a multiple of the model's patch size 4"),
         ('{"tile_px": 32, "overlap_px": 32}', "overlap_px 32 must be below tile_px 32"),
     ],
@@ -535,3 +536,28 @@ def test_fusion_model_generates_the_residual_to_the_hpf_anchor(tmp_path):
     assert float(out.trust[:, :, :ctx].abs().max()) == 0.0  # nothing of the halo is trusted
     # residual models keep no halo
     assert load(save_model(tmp_path / "res", randomize=False, prediction="residual")).context_px == 0
+
+
+@pytest.mark.parametrize("prediction", ["fusion", "residual"])
+def test_detail_keeps_a_share_of_what_the_sample_adds_to_the_base(tmp_path, prediction):
+    """detail d: hr = base + d (sample - base), base the hpf anchor (fusion) or LR (residual);
+    d = 0 is the base itself, d = 1 the whole sample (the default); inference.json sets it."""
+    from dsdit_geo.flow.anchor import fusion_anchor
+
+    folder = save_model(tmp_path / "m", prediction=prediction, residual_scale=4.0)
+    batch = tiles(size=64)
+    batch.scale = 4.0
+    make = lambda **o: make_upscaler(UpscaleOptions(method="dsdit", weights=folder, device="cpu", steps=2, **o),
+                                     scale=4.0)
+    full, half, none = (make(detail=d).upscale(batch).hr for d in (1.0, 0.5, 0.0))
+    base = batch.lr_hr
+    if prediction == "fusion":
+        base = fusion_anchor(batch.lr_hr, batch.ref_hr, 4.0, batch.origin_px, batch.ref_valid)[0]
+    assert float((full - base).abs().mean()) > 1e-3
+    torch.testing.assert_close(none, base, atol=1e-6, rtol=0)
+    torch.testing.assert_close(half, base + 0.5 * (full - base), atol=1e-5, rtol=0)
+    torch.testing.assert_close(make().upscale(batch).hr, full)  # default 1
+    (tmp_path / "m" / "inference.json").write_text('{"detail": 0.5}')
+    recommended = make()
+    assert recommended.detail == 0.5 and recommended.describe()["detail"] == "0.5"
+    torch.testing.assert_close(recommended.upscale(batch).hr, half)
