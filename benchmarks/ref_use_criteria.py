@@ -1,6 +1,7 @@
 """Check issue 11's Ref-use criteria from `dsdit-geo evaluate --json` files (classical + model).
 
-    python benchmarks/ref_use_criteria.py classical.json dsdit.json [--method dsdit] [--ag ag.json]
+    python benchmarks/ref_use_criteria.py classical.json dsdit.json [--method dsdit]
+        [--ag guided.json | --unguided w1.json]
 
 Per (scale, degradation), against bicubic and transfer on the same cases:
   gt:        PSNR >= bicubic + 6 dB
@@ -8,7 +9,9 @@ Per (scale, degradation), against bicubic and transfer on the same cases:
   real:      PSNR >= bicubic, LPIPS < bicubic and < transfer
   trust:     mean trust >= 0.7 with Ref = gt, <= 0.2 with Ref = unrelated; on levircd (Ref =
              real) changed pixels at least 0.15 below unchanged
-  autoguidance (with --ag, a run of the guided method on Ref = real): LPIPS lower than without.
+  autoguidance (with --ag, a run of the guided method on Ref = real, when the main method runs
+             without; with --unguided, a run without autoguidance (w = 1), when the main method
+             is the guided one): the guided LPIPS is lower than the unguided.
 Prints a markdown table: each cell the measured value and whether it holds.
 """
 
@@ -41,9 +44,11 @@ def main() -> None:
     parser.add_argument("json", nargs="+")
     parser.add_argument("--method", default="dsdit")
     parser.add_argument("--ag", default=None, help="evaluate JSON of the guided method (Ref = real)")
+    parser.add_argument("--unguided", default=None, help="evaluate JSON of the method at w = 1 (Ref = real)")
     args = parser.parse_args()
     overall, levircd = load(args.json)
-    guided = load([args.ag])[0] if args.ag else {}
+    other_path = args.ag or args.unguided
+    guided = load([other_path])[0] if other_path else {}
     m = args.method
     groups = sorted({(s, k) for s, k, meth, _ in overall if meth == m})
     header = ["scale", "degradation", "gt: PSNR − bicubic ≥ 6", "unrelated: ΔPSNR ≥ −0.3, LPIPS ≤ bic",
@@ -80,7 +85,11 @@ def main() -> None:
             row.append("–")
         if guided:
             gm = next((a for (s, k, meth, mode), a in guided.items() if s == scale and k == kernel and mode == "real"), None)
-            row.append("–" if gm is None else f"{mark(gm['lpips'] < real['lpips'])} {real['lpips']:.3f} → {gm['lpips']:.3f}")
+            if gm is None:
+                row.append("–")
+            else:
+                off, on = (real, gm) if args.ag else (gm, real)  # LPIPS without -> with autoguidance
+                row.append(f"{mark(on['lpips'] < off['lpips'])} {off['lpips']:.3f} → {on['lpips']:.3f}")
         print("| " + " | ".join(row) + " |")
 
 

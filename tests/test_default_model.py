@@ -43,7 +43,7 @@ def test_bundled_guide_fits_the_model_and_is_named_in_inference_json():
     """`--guidance w > 1` runs the bundled guide model as the weak pass."""
     folder = default_weights_dir()
     recommended = read_inference_defaults(folder)
-    assert recommended.guidance is not None and recommended.guidance >= 1  # v2: off by default (card)
+    assert recommended.guidance is not None and recommended.guidance >= 1
     guide_folder = resolve_guide_dir(None, folder, recommended.guide)
     assert guide_folder is not None and guide_folder.parent == folder
     model, guide = load_model(folder), load_model(guide_folder)
@@ -65,9 +65,11 @@ def test_default_upscale_of_the_sample_is_a_valid_cog(tmp_path):
           rasterio.open(SAMPLE / "lr.tif") as lr, rasterio.open(SAMPLE / "ref.tif") as ref):
         tags = ds.tags()
         assert tags["DSDIT_GEO_METHOD"] == "dsdit" and tags["DSDIT_GEO_METHOD_WEIGHTS"] == "default"
-        # inference.json's guidance (v2: 1, autoguidance off; `--guidance 1.15` runs guide/)
-        assert float(tags["DSDIT_GEO_METHOD_GUIDANCE"]) == read_inference_defaults(default_weights_dir()).guidance
-        assert tags["DSDIT_GEO_METHOD_GUIDE"] == "none"
+        # inference.json's guidance and detail (v3: w 1.2 with guide/, detail 0.3)
+        recommended = read_inference_defaults(default_weights_dir())
+        assert float(tags["DSDIT_GEO_METHOD_GUIDANCE"]) == recommended.guidance
+        assert tags["DSDIT_GEO_METHOD_GUIDE"] == ("none" if recommended.guidance == 1 else "guide")
+        assert float(tags["DSDIT_GEO_METHOD_DETAIL"]) == (1.0 if recommended.detail is None else recommended.detail)
         assert ds.crs == ref.crs  # the default output grid is the Ref's
         assert (ds.dtypes, ds.nodata, ds.count) == (lr.dtypes, lr.nodata, lr.count)
         assert (ds.transform, ds.shape) == (ref_ds.transform, ref_ds.shape)
