@@ -70,15 +70,23 @@ def _loaded_libtiffs() -> list[ctypes.CDLL]:
     return libs
 
 
-@contextlib.contextmanager
-def quiet_libtiff() -> Iterator[None]:
-    """No libtiff default error lines on stderr inside the block (loads rasterio, so GDAL's
-    libtiff is there to be found); the previous handlers come back after it."""
+def _unset_libtiff_handlers() -> list[tuple[ctypes.CDLL, int | None]]:
+    """Unset the error handler of every libtiff loaded (loading rasterio first, so GDAL's libtiff
+    is there to be found) and count this process as quieted; returns (lib, previous handler)."""
     global _quieted
     import rasterio  # noqa: F401 - loads GDAL and the libtiff it uses
 
     previous = [(lib, lib.TIFFSetErrorHandler(None)) for lib in _loaded_libtiffs()]
     _quieted += 1
+    return previous
+
+
+@contextlib.contextmanager
+def quiet_libtiff() -> Iterator[None]:
+    """No libtiff default error lines on stderr inside the block; the previous handlers come
+    back after it."""
+    global _quieted
+    previous = _unset_libtiff_handlers()
     try:
         yield
     finally:
@@ -89,12 +97,7 @@ def quiet_libtiff() -> Iterator[None]:
 
 def quiet_libtiff_for_good() -> None:
     """`quiet_libtiff` for the rest of this process (a batch pool worker, started for the batch)."""
-    global _quieted
-    import rasterio  # noqa: F401 - loads GDAL and the libtiff it uses
-
-    for lib in _loaded_libtiffs():
-        lib.TIFFSetErrorHandler(None)
-    _quieted += 1
+    _unset_libtiff_handlers()
 
 
 def libtiff_quieted() -> bool:
