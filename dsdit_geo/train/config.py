@@ -61,7 +61,14 @@ class TrainConfig:
            share of samples trained with the Ref attention term off (lambda = 0, the weak pass
            of autoguidance), so that the weak pass is one the model has learned;
            trust_loss_weight: weight of the loss that pulls the mean PLW alpha_ref towards the
-           Ref's agreement with the truth (`train.trust`; 0 = off); x0_gradient_loss_weight:
+           Ref's agreement with the truth (`train.trust`; 0 = off); trust_change_weight: when
+           > 0 that target is 0 where the sample's change mask is set (labels, pasted changes,
+           unrelated Refs) and such patches weigh 1 + trust_change_weight x their changed
+           fraction (0 = off: the agreement alone); trust_target_power: the agreement is raised
+           to this power first (< 1 lifts the middle of the scale, where real Refs of another
+           date lie, and keeps 0 and 1); trust_rank_weight, trust_rank_margin: a hinge that asks
+           each sample's unchanged patches to be trusted at least margin more than its changed
+           ones (`train.trust.change_ranking_loss`; 0 = off); x0_gradient_loss_weight:
            weight of an L1 loss between the image gradients of the x0 estimate (x_t - sigma v)
            and of the true x0 (penalises the patch grid; 0 = off).
     Fine-tuning: trainable: parameter-name prefixes that are trained (e.g. ["out_head"]: only
@@ -101,6 +108,10 @@ class TrainConfig:
     sigma_shift: float = 3.0
     weak_ref_prob: float = 0.0
     trust_loss_weight: float = 0.0
+    trust_change_weight: float = 0.0
+    trust_target_power: float = 1.0
+    trust_rank_weight: float = 0.0
+    trust_rank_margin: float = 0.25
     x0_gradient_loss_weight: float = 0.0
     trainable: list[str] | None = None
     checkpoint_every: int = 500
@@ -209,6 +220,7 @@ class TrainConfig:
             check(isinstance(value, int) and not isinstance(value, bool), f"{key} must be an integer, got {value!r}")
         floats = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "sigma_shift",
                   "unrelated_ref_prob", "weak_ref_prob", "aligned_ref_prob", "trust_loss_weight",
+                  "trust_change_weight", "trust_target_power", "trust_rank_weight", "trust_rank_margin",
                   "x0_gradient_loss_weight")
         for key in floats:
             value = getattr(self, key)
@@ -235,6 +247,10 @@ class TrainConfig:
                                          and all(isinstance(t, str) and t for t in self.trainable)),
               f"trainable must be a non-empty list of parameter-name prefixes, got {self.trainable!r}")
         check(self.trust_loss_weight >= 0, f"trust_loss_weight must be >= 0, got {self.trust_loss_weight}")
+        check(self.trust_change_weight >= 0, f"trust_change_weight must be >= 0, got {self.trust_change_weight}")
+        check(self.trust_rank_weight >= 0, f"trust_rank_weight must be >= 0, got {self.trust_rank_weight}")
+        check(0 <= self.trust_rank_margin <= 1, f"trust_rank_margin must be in [0, 1], got {self.trust_rank_margin}")
+        check(self.trust_target_power > 0, f"trust_target_power must be > 0, got {self.trust_target_power}")
         from dsdit_geo.train.degrade import KERNELS
 
         check(isinstance(self.degradations, list) and len(self.degradations) > 0

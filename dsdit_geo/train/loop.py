@@ -8,6 +8,11 @@ One optimisation step s on rank r:
     v       = model(x_t = (1 - sigma) x0 + sigma eps, 2 lr_hr - 1, 2 ref - 1, sigma, scale, lambda)
     loss    = mean over valid pixels of (v - (eps - x0))^2
               + trust_loss_weight * mean over patches of (alpha_ref - trust_target(hr, ref))^2
+                (the target raised to trust_target_power; trust_change_weight > 0: target 0
+                 where the sample's change mask is set, and patches weighted by
+                 1 + trust_change_weight x their changed fraction)
+              + trust_rank_weight * relu(margin - (mean alpha_ref unchanged - changed patches))
+                (per sample with both; `train.trust.change_ranking_loss`)
 For prediction "fusion" x0 is taken relative to the anchor (`flow.anchor.fusion_anchor`, the
 hpf fusion of LR and Ref) instead of lr_hr; the network's conditions stay lr_hr and ref.
 then gradient clipping, AdamW, the LR schedule and the EMA update. Every random draw of a step
@@ -54,7 +59,7 @@ from dsdit_geo.train.distributed import (
 )
 from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import DevBatch, load_records, make_dev_batch, make_loader, sample_config, step_seed
-from dsdit_geo.train.trust import patch_target, trust_target
+from dsdit_geo.train.trust import change_aware_patch_target, change_ranking_loss, patch_target, trust_target
 from dsdit_geo.train.monitor import LOG_NAME, RunLog, format_postfix, hardware_string, progress_bar
 
 StepCallback = Callable[["Trainer", int], None]
@@ -248,9 +253,11 @@ class Trainer:
 
     def _loss(self, net: torch.nn.Module, hr: torch.Tensor, lr_hr: torch.Tensor, ref: torch.Tensor,
               scale: torch.Tensor, valid: torch.Tensor, sigma: torch.Tensor,
-              noise: torch.Tensor, ref_scale: torch.Tensor | None = None) -> torch.Tensor:
+              noise: torch.Tensor, ref_scale: torch.Tensor | None = None,
+              change: torch.Tensor | None = None) -> torch.Tensor:
         """Flow-matching loss of `net` on one batch (all (B, ...) tensors on the device);
-        ref_scale (B,) lambda per sample (None: 1)."""
+        ref_scale (B,) lambda per sample (None: 1); change (B, 1, H, W) the samples' change
+        masks (None: unknown, the trust target is then the agreement alone)."""
         anchor = lr_hr
         if self.param.prediction == "fusion":
             anchor, _ = fusion_anchor(lr_hr, ref, scale)
@@ -267,15 +274,27 @@ class Trainer:
             x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
             loss = loss + self.config.x0_gradient_loss_weight * gradient_l1(x0_hat, x0, valid > 0.5)
         if weight > 0 and out.trust is not None:
-            target = patch_target(trust_target(hr, ref, scale), int(self.model.config.patch_size))
-            loss = loss + weight * (out.trust.float() - target).square().mean()
+            patch_px, change_weight = int(self.model.config.patch_size), self.config.trust_change_weight
+            target_px = trust_target(hr, ref, scale)
+            if self.config.trust_target_power != 1.0:
+                target_px = target_px.pow(self.config.trust_target_power)
+            if change is not None and change_weight > 0:
+                target, patch_weight = change_aware_patch_target(target_px, change, patch_px, change_weight)
+                trust_loss = (patch_weight * (out.trust.float() - target).square()).mean()
+            else:
+                trust_loss = (out.trust.float() - patch_target(target_px, patch_px)).square().mean()
+            loss = loss + weight * trust_loss
+            if change is not None and self.config.trust_rank_weight > 0:
+                loss = loss + self.config.trust_rank_weight * change_ranking_loss(
+                    out.trust.float(), change, patch_px, self.config.trust_rank_margin)
         return loss
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step (step number `self.step`, not incremented here); returns the
         detached loss and the gradient norm before clipping."""
         dev = self.device
-        t = {k: batch[k].to(dev, non_blocking=True) for k in ("hr", "lr_hr", "ref", "scale", "valid")}
+        keys = ("hr", "lr_hr", "ref", "scale", "valid", "change")
+        t = {k: batch[k].to(dev, non_blocking=True) for k in keys if k in batch}
         sigma, noise = draw_noise(self.config.seed, self.step, self.dist.rank, t["hr"].shape,
                                   self.config.sigma_shift, dev)
         ref_scale = draw_ref_scale(self.config.seed, self.step, self.dist.rank, t["hr"].shape[0],

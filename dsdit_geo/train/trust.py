@@ -12,6 +12,13 @@ between for a real Ref of another date (measured on the dev split at x4: GT 1.0,
 sees (LR vs Ref); training its mean patch-level weight alpha_ref towards it makes the trust
 map mean "the Ref shows this place as it is now".
 
+With a change mask (training samples carry one: change labels, pasted changes, the whole
+crop for an unrelated Ref) the target can be set to 0 where the Ref is known not to show the
+truth, and those patches weighted more (`change_aware_patch_target`): the agreement alone
+barely tells changed land from unchanged (on the train split's labelled pairs at x4: 0.25 on
+changed vs 0.29 on unchanged pixels), so without the mask the model is taught to trust
+changed land almost as much as unchanged.
+
 Tensors (B, C, H, W) float32 model range; scale a float or (B,) tensor (LR / HR pixel size).
 """
 
@@ -52,4 +59,34 @@ def patch_target(target: torch.Tensor, patch_px: int) -> torch.Tensor:
     return F.avg_pool2d(target, patch_px)
 
 
-__all__ = ["patch_target", "trust_target"]
+def change_aware_patch_target(target: torch.Tensor, change: torch.Tensor, patch_px: int,
+                              change_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel target and change mask (B, 1, H, W), 1 = changed -> (patch target, patch weight),
+    each (B, 1, H/p, W/p): the target is 0 on changed pixels before the patch mean; a patch
+    weighs 1 + change_weight x its changed fraction."""
+    changed = change.float().clamp(0, 1)
+    return patch_target(target * (1 - changed), patch_px), 1 + change_weight * patch_target(changed, patch_px)
+
+
+def change_ranking_loss(trust: torch.Tensor, change: torch.Tensor, patch_px: int, margin: float) -> torch.Tensor:
+    """Hinge on the gap between a sample's unchanged and changed patches.
+
+    trust (B, 1, h, w) alpha_ref per patch; change (B, 1, H, W) 1 = changed pixel. Patches wholly
+    unchanged vs patches at least half changed: per sample that has both, relu(margin - (mean
+    trust unchanged - mean trust changed)); the mean over those samples (0 when none has both:
+    an unrelated Ref is changed everywhere and is left to the target loss). It asks for the
+    ranking the trust map must show on changed land without pulling its level down.
+    """
+    changed_frac = patch_target(change.float().clamp(0, 1), patch_px)
+    unchanged, changed = (changed_frac == 0).float(), (changed_frac >= 0.5).float()
+    n_unchanged, n_changed = unchanged.sum((1, 2, 3)), changed.sum((1, 2, 3))
+    both = (n_unchanged > 0) & (n_changed > 0)
+    if not bool(both.any()):
+        return trust.sum() * 0.0
+    mean_unchanged = (trust * unchanged).sum((1, 2, 3)) / n_unchanged.clamp_min(1)
+    mean_changed = (trust * changed).sum((1, 2, 3)) / n_changed.clamp_min(1)
+    hinge = torch.relu(margin - (mean_unchanged - mean_changed))
+    return hinge[both].mean()
+
+
+__all__ = ["change_aware_patch_target", "change_ranking_loss", "patch_target", "trust_target"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from dsdit_geo.flow.anchor import anchor_context_px, fusion_anchor
 from dsdit_geo.train.degrade import degrade_to_lr, lr_on_hr_grid
-from dsdit_geo.train.trust import patch_target, trust_target
+from dsdit_geo.train.trust import change_aware_patch_target, change_ranking_loss, patch_target, trust_target
 
 
 def _scene(seed: int, size: int = 96) -> np.ndarray:
@@ -52,3 +53,31 @@ def test_trust_target_is_high_for_the_truth_and_low_for_another_place():
     assert same.shape == (1, 1, 96, 96)
     assert float(same.min()) > 0.99 and float(other.mean()) < 0.3
     assert patch_target(same, 8).shape == (1, 1, 12, 12)
+
+
+def test_change_aware_target_is_zero_on_changed_pixels_and_weighs_changed_patches_more():
+    target = torch.full((1, 1, 16, 16), 0.8)
+    change = torch.zeros(1, 1, 16, 16)
+    change[..., :8, :8] = 1.0  # one patch wholly changed
+    change[..., 8:, 8:12] = 1.0  # one half changed
+    patch, weight = change_aware_patch_target(target, change, 8, change_weight=3.0)
+    assert patch.shape == weight.shape == (1, 1, 2, 2)
+    assert torch.allclose(patch[0, 0], torch.tensor([[0.0, 0.8], [0.8, 0.4]]))
+    assert torch.allclose(weight[0, 0], torch.tensor([[4.0, 1.0], [1.0, 2.5]]))
+    unchanged, ones = change_aware_patch_target(target, torch.zeros_like(change), 8, 3.0)
+    assert torch.equal(unchanged, patch_target(target, 8)) and torch.equal(ones, torch.ones_like(ones))
+
+
+def test_change_ranking_loss_asks_for_a_margin_between_unchanged_and_changed_patches():
+    change = torch.zeros(2, 1, 16, 16)
+    change[0, :, :8, :8] = 1.0  # sample 0: one changed patch, three unchanged
+    change[1] = 1.0  # sample 1: changed everywhere (an unrelated Ref): left out
+    trust = torch.full((2, 1, 2, 2), 0.5)
+    assert float(change_ranking_loss(trust, change, 8, margin=0.2)) == pytest.approx(0.2)
+    trust[0, 0, 0, 0] = 0.2  # changed patch 0.3 below the others: margin met
+    assert float(change_ranking_loss(trust, change, 8, margin=0.2)) == 0.0
+    assert float(change_ranking_loss(trust, torch.zeros_like(change), 8, 0.2)) == 0.0
+    level = torch.full((2, 1, 2, 2), 0.5, requires_grad=True)
+    change_ranking_loss(level, change, 8, 0.2).backward()
+    assert float(level.grad[0, 0, 0, 0]) > 0 and float(level.grad[0, 0, 1, 1]) < 0
+    assert float(level.grad[1].abs().sum()) == 0.0

@@ -226,7 +226,8 @@ def test_fusion_run_with_trust_and_gradient_losses_and_a_frozen_body(pairs: Path
     the trust loss, the x0 gradient loss; then a head-only fine-tune changes nothing else."""
     cfg = tiny_config(pairs, tmp_path, name="fusion", steps=2, dev_every=0, aligned_ref_prob=0.5,
                       degradations=["gauss_area", "bicubic_aa", "s2_mtf"], trust_loss_weight=1.0,
-                      x0_gradient_loss_weight=0.5, model={"prediction": "fusion", "residual_scale": 4.0,
+                      trust_change_weight=2.0, trust_target_power=0.5,
+                      trust_rank_weight=1.0, x0_gradient_loss_weight=0.5, model={"prediction": "fusion", "residual_scale": 4.0,
                                                           "scale_conditioning": True, "conv_head": 4})
     first = train(cfg)
     assert math.isfinite(first.stats["final_loss"]) and first.final_dir is not None

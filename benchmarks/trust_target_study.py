@@ -1,0 +1,93 @@
+"""Does the trust target know about change? The agreement target (`train.trust.trust_target`)
+and variants of it on the TRAIN split's labelled pairs (changed vs unchanged pixels, both
+directions) and on 20 kagglesrd train pairs (real Ref vs another scene's Ref). No dev scene is
+read. The Ref is harmonised to the GT by a per-band linear fit at the LR's resolution.
+
+    python benchmarks/trust_target_study.py [--scales 4,8]
+
+Needs ../shared/data. The model card quotes the x4 "base" line (0.287 vs 0.251).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dsdit_geo.train.images import align_to_gt, read_label, read_rgb_uint8
+from dsdit_geo.train.sources import SourceRecord, discover_sources
+from dsdit_geo.train.split import split_sources
+from dsdit_geo.upscalers.classical import agreement_from_means, gaussian_blur, gaussian_kernel
+
+VARIANTS: dict[str, dict[str, float]] = {
+    "base": {}, "tol0.2": {"tol": 0.2}, "win4": {"win": 4.0}, "lp1": {"lp": 1.0},
+    "lp1_win3_tol0.2": {"lp": 1.0, "win": 3.0, "tol": 0.2}, "struct": {"tol": 10.0},
+}
+
+
+def target(hr: torch.Tensor, ref: torch.Tensor, scale: int, lp: float = 0.5, win: float = 2.0,
+           tol: float = 0.1, floor: float = 1e-3) -> torch.Tensor:
+    """(1, 1, H, W) agreement; lp, win in LR px (the shipped target: 0.5, 2, tol 0.1)."""
+    kernel = gaussian_kernel(lp * scale)
+    h, r = gaussian_blur(hr, kernel), gaussian_blur(ref, kernel)
+    means = gaussian_blur(torch.cat([r, h, r * r, h * h, r * h], 1), gaussian_kernel(win * scale))
+    return agreement_from_means(means, floor, tol)
+
+
+def harmonise(ref: torch.Tensor, gt: torch.Tensor, scale: int) -> torch.Tensor:
+    """Per-band gain / offset of the Ref onto the GT, fitted on scale x scale block means."""
+    a, b = F.avg_pool2d(ref, scale), F.avg_pool2d(gt, scale)
+    out = ref.clone()
+    for c in range(ref.shape[1]):
+        x, y = a[0, c].flatten(), b[0, c].flatten()
+        gain = ((x - x.mean()) * (y - y.mean())).mean() / x.var().clamp_min(1e-6)
+        out[0, c] = (ref[0, c] - x.mean()) * gain + y.mean()
+    return out
+
+
+def load(rec: SourceRecord) -> tuple[torch.Tensor, torch.Tensor]:
+    """GT and Ref as (1, 3, H, W) float 0..1 on the GT grid, cut to multiples of 32 px."""
+    gt = read_rgb_uint8(rec.gt_path, rec.bands, rec.stretch, rec.nodata)
+    ref = align_to_gt(read_rgb_uint8(rec.ref_path, rec.bands, rec.stretch, rec.nodata), gt)
+    h, w = (gt.pixels.shape[1] // 32) * 32, (gt.pixels.shape[2] // 32) * 32
+    as_t = lambda img: torch.from_numpy(img.pixels).float()[None, :, :h, :w] / 255  # noqa: E731
+    return as_t(gt), as_t(ref)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="4")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    train, _ = split_sources(discover_sources())
+    labelled = [r for r in train if r.change_path is not None and r.ref_path is not None]
+    kaggle = [r for r in train if r.dataset == "kagglesrd" and r.direction == "forward"][:20]
+    for scale in (int(s) for s in args.scales.split(",")):
+        sums = {v: np.zeros(4) for v in VARIANTS}  # changed sum, count, unchanged sum, count
+        for rec in labelled:
+            gt, ref = load(rec)
+            label = torch.from_numpy(read_label(rec.change_path))[: gt.shape[2], : gt.shape[3]]
+            ref = harmonise(ref, gt, scale)
+            for name, kw in VARIANTS.items():
+                t = target(gt, ref, scale, **kw)[0, 0]
+                sums[name] += [t[label].sum().item(), label.sum().item(), t[~label].sum().item(), (~label).sum().item()]
+        real = {v: [] for v in VARIANTS}
+        other = {v: [] for v in VARIANTS}
+        for i, rec in enumerate(kaggle):
+            gt, ref = load(rec)
+            _, unrelated = load(kaggle[(i + 7) % len(kaggle)])
+            for name, kw in VARIANTS.items():
+                real[name].append(target(gt, harmonise(ref, gt, scale), scale, **kw).mean().item())
+                other[name].append(target(gt, harmonise(unrelated, gt, scale), scale, **kw).mean().item())
+        for name in VARIANTS:
+            s = sums[name]
+            changed, unchanged = s[0] / s[1], s[2] / s[3]
+            print(f"x{scale} {name:16s} labelled unchanged {unchanged:.3f} changed {changed:.3f} "
+                  f"gap {unchanged - changed:.3f} | kagglesrd real {np.mean(real[name]):.3f} "
+                  f"unrelated {np.mean(other[name]):.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
