@@ -4,8 +4,8 @@ the dev split (Ref = real). The model card's frontier table (issue 11's LPIPS-vs
 
     python benchmarks/transfer_frontier.py --scale 4 --degradation bicubic_aa [--gains 0.25,0.5,0.75]
 
-Needs ../shared/data. It replaces `Transfer.upscale` in this process only (a measurement, not
-a method the tool offers); g = 1 is the shipped `transfer`.
+Needs ../shared/data. It sets `Transfer.detail_gain` in this process only (a measurement, not
+an option the tool offers); g = 1 is the shipped `transfer`.
 """
 
 from __future__ import annotations
@@ -17,17 +17,6 @@ import torch
 from dsdit_geo.evaluation.cases import dev_split_cases
 from dsdit_geo.evaluation.runner import evaluate_cases
 from dsdit_geo.upscalers import classical
-from dsdit_geo.upscalers.base import TileBatch, TileResult
-
-
-def with_gain(gain: float):
-    """A `Transfer.upscale` that adds `gain` x the Ref's high-pass to the LR."""
-
-    def upscale(self: classical.Transfer, batch: TileBatch) -> TileResult:
-        ref_hr = batch.ref_hr
-        return TileResult(hr=batch.lr_hr + gain * (ref_hr - classical.gaussian_blur(ref_hr, self._lowpass)))
-
-    return upscale
 
 
 def main() -> None:
@@ -39,7 +28,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cases = dev_split_cases()
     for gain in (float(g) for g in args.gains.split(",")):
-        classical.Transfer.upscale = with_gain(gain)
+        classical.Transfer.detail_gain = gain
         result = evaluate_cases(cases, [args.scale], "transfer", device="cpu",
                                 degradations=[args.degradation], dists=False)
         agg = result.aggregates[0]

@@ -1,7 +1,8 @@
 """Hidden temporary files beside an output: their names, and removing those of dead runs.
 
 A temporary of output `NAME` is `.NAME.<8 hex>.p<pid><suffix>` (suffix `.strips.tif`, `.cog.tif`,
-`.prev.tif` (the file an output replaced, kept until its companions are published) or `.probe`), plus GDAL side files after it (`.ovr.tmp`, `.aux.xml`, `.msk`). The PID names the
+`.prev.tif` (the file an output replaced, kept until its companions are published) or
+`.probe`), plus GDAL side files after it (`.ovr.tmp`, `.aux.xml`, `.msk`). The PID names the
 process that owns it, so a later run on the same output can tell a killed run's leftovers (owner
 not running) from a live run's files. Names without a PID (older versions) count as stale once
 untouched for `STALE_AFTER_S`; a running owner's files only after `REUSED_PID_AFTER_S` (the PID

@@ -68,7 +68,8 @@ class TrainConfig:
            to this power first (< 1 lifts the middle of the scale, where real Refs of another
            date lie, and keeps 0 and 1); trust_rank_weight, trust_rank_margin: a hinge that asks
            each sample's unchanged patches to be trusted at least margin more than its changed
-           ones (`train.trust.change_ranking_loss`; 0 = off); x0_gradient_loss_weight:
+           ones (`train.trust.change_ranking_loss`; applied with the trust loss; 0 = off);
+           x0_gradient_loss_weight:
            weight of an L1 loss between the image gradients of the x0 estimate (x_t - sigma v)
            and of the true x0 (penalises the patch grid; 0 = off).
     Fine-tuning: trainable: parameter-name prefixes that are trained (e.g. ["out_head"]: only

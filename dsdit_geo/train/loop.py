@@ -12,7 +12,7 @@ One optimisation step s on rank r:
                  where the sample's change mask is set, and patches weighted by
                  1 + trust_change_weight x their changed fraction)
               + trust_rank_weight * relu(margin - (mean alpha_ref unchanged - changed patches))
-                (per sample with both; `train.trust.change_ranking_loss`)
+                (per sample with both, with the trust loss; `train.trust.change_ranking_loss`)
 For prediction "fusion" x0 is taken relative to the anchor (`flow.anchor.fusion_anchor`, the
 hpf fusion of LR and Ref) instead of lr_hr; the network's conditions stay lr_hr and ref.
 then gradient clipping, AdamW, the LR schedule and the EMA update. Every random draw of a step
@@ -59,7 +59,7 @@ from dsdit_geo.train.distributed import (
 )
 from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import DevBatch, load_records, make_dev_batch, make_loader, sample_config, step_seed
-from dsdit_geo.train.trust import change_aware_patch_target, change_ranking_loss, patch_target, trust_target
+from dsdit_geo.train.trust import change_ranking_loss, trust_loss
 from dsdit_geo.train.monitor import LOG_NAME, RunLog, format_postfix, hardware_string, progress_bar
 
 StepCallback = Callable[["Trainer", int], None]
@@ -274,19 +274,13 @@ class Trainer:
             x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
             loss = loss + self.config.x0_gradient_loss_weight * gradient_l1(x0_hat, x0, valid > 0.5)
         if weight > 0 and out.trust is not None:
-            patch_px, change_weight = int(self.model.config.patch_size), self.config.trust_change_weight
-            target_px = trust_target(hr, ref, scale)
-            if self.config.trust_target_power != 1.0:
-                target_px = target_px.pow(self.config.trust_target_power)
-            if change is not None and change_weight > 0:
-                target, patch_weight = change_aware_patch_target(target_px, change, patch_px, change_weight)
-                trust_loss = (patch_weight * (out.trust.float() - target).square()).mean()
-            else:
-                trust_loss = (out.trust.float() - patch_target(target_px, patch_px)).square().mean()
-            loss = loss + weight * trust_loss
-            if change is not None and self.config.trust_rank_weight > 0:
-                loss = loss + self.config.trust_rank_weight * change_ranking_loss(
-                    out.trust.float(), change, patch_px, self.config.trust_rank_margin)
+            cfg, patch_px = self.config, int(self.model.config.patch_size)
+            loss = loss + weight * trust_loss(out.trust.float(), hr, ref, scale, patch_px,
+                                              power=cfg.trust_target_power, change=change,
+                                              change_weight=cfg.trust_change_weight)
+            if change is not None and cfg.trust_rank_weight > 0:
+                loss = loss + cfg.trust_rank_weight * change_ranking_loss(
+                    out.trust.float(), change, patch_px, cfg.trust_rank_margin)
         return loss
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,9 +15,8 @@ map mean "the Ref shows this place as it is now".
 With a change mask (training samples carry one: change labels, pasted changes, the whole
 crop for an unrelated Ref) the target can be set to 0 where the Ref is known not to show the
 truth, and those patches weighted more (`change_aware_patch_target`): the agreement alone
-barely tells changed land from unchanged (on the train split's labelled pairs at x4: 0.25 on
-changed vs 0.29 on unchanged pixels), so without the mask the model is taught to trust
-changed land almost as much as unchanged.
+still asks for some trust on changed land (on the train split's labelled pairs at x4: 0.12 on
+changed vs 0.24 on unchanged pixels; `benchmarks/trust_target_study.py`).
 
 Tensors (B, C, H, W) float32 model range; scale a float or (B,) tensor (LR / HR pixel size).
 """
@@ -35,22 +34,26 @@ BRIGHTNESS_TOLERANCE = 0.1
 STRUCTURE_FLOOR = 1e-3  # per band, model range squared
 
 
-def _agreement(a: torch.Tensor, b: torch.Tensor, window_px: float) -> torch.Tensor:
+def _agreement(a: torch.Tensor, b: torch.Tensor, window_px: float, brightness_tolerance: float) -> torch.Tensor:
     kernel = gaussian_kernel(window_px).to(a.device)
     means = gaussian_blur(torch.cat([a, b, a * a, b * b, a * b], dim=1), kernel)
-    return agreement_from_means(means, STRUCTURE_FLOOR, BRIGHTNESS_TOLERANCE)
+    return agreement_from_means(means, STRUCTURE_FLOOR, brightness_tolerance)
 
 
-def trust_target(hr: torch.Tensor, ref: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
-    """(B, 1, H, W) in [0, 1]: the agreement of `ref` with the truth `hr` (see module doc)."""
+def trust_target(hr: torch.Tensor, ref: torch.Tensor, scale: torch.Tensor | float, *,
+                 lowpass_sigma_lr_px: float = LOWPASS_SIGMA_LR_PX,
+                 window_sigma_lr_px: float = WINDOW_SIGMA_LR_PX,
+                 brightness_tolerance: float = BRIGHTNESS_TOLERANCE) -> torch.Tensor:
+    """(B, 1, H, W) in [0, 1]: the agreement of `ref` with the truth `hr` (see module doc; the
+    keywords are its constants, varied only by `benchmarks/trust_target_study.py`)."""
     b = hr.shape[0]
     scales = torch.as_tensor(scale, dtype=torch.float64).reshape(-1).expand(b).tolist()
     out = []
     for i in range(b):
         s = float(scales[i])
-        lowpass = gaussian_kernel(LOWPASS_SIGMA_LR_PX * s).to(hr.device)
+        lowpass = gaussian_kernel(lowpass_sigma_lr_px * s).to(hr.device)
         h, r = gaussian_blur(hr[i : i + 1].float(), lowpass), gaussian_blur(ref[i : i + 1].float(), lowpass)
-        out.append(_agreement(r, h, WINDOW_SIGMA_LR_PX * s))
+        out.append(_agreement(r, h, window_sigma_lr_px * s, brightness_tolerance))
     return torch.cat(out)
 
 
@@ -66,6 +69,21 @@ def change_aware_patch_target(target: torch.Tensor, change: torch.Tensor, patch_
     weighs 1 + change_weight x its changed fraction."""
     changed = change.float().clamp(0, 1)
     return patch_target(target * (1 - changed), patch_px), 1 + change_weight * patch_target(changed, patch_px)
+
+
+def trust_loss(trust: torch.Tensor, hr: torch.Tensor, ref: torch.Tensor, scale: torch.Tensor | float,
+               patch_px: int, *, power: float = 1.0, change: torch.Tensor | None = None,
+               change_weight: float = 0.0) -> torch.Tensor:
+    """Mean squared error of the trust map `trust` (B, 1, H/p, W/p) against the target: the
+    agreement raised to `power`, per patch; with a `change` mask (B, 1, H, W) and
+    change_weight > 0 the change-aware target and patch weights (`change_aware_patch_target`)."""
+    target_px = trust_target(hr, ref, scale)
+    if power != 1.0:
+        target_px = target_px.pow(power)
+    if change is None or change_weight <= 0:
+        return (trust - patch_target(target_px, patch_px)).square().mean()
+    target, patch_weight = change_aware_patch_target(target_px, change, patch_px, change_weight)
+    return (patch_weight * (trust - target).square()).mean()
 
 
 def change_ranking_loss(trust: torch.Tensor, change: torch.Tensor, patch_px: int, margin: float) -> torch.Tensor:
@@ -89,4 +107,4 @@ def change_ranking_loss(trust: torch.Tensor, change: torch.Tensor, patch_px: int
     return hinge[both].mean()
 
 
-__all__ = ["change_aware_patch_target", "change_ranking_loss", "patch_target", "trust_target"]
+__all__ = ["change_aware_patch_target", "change_ranking_loss", "patch_target", "trust_loss", "trust_target"]

@@ -187,6 +187,7 @@ class Transfer:
     default_tile_px = DEFAULT_TILE_PX
     default_overlap_px = 0
     provides_trust = False
+    detail_gain = 1.0  # share of the Ref's detail added; benchmarks/transfer_frontier.py varies it
 
     def __init__(self, scale: float, lowpass_sigma_lr_px: float = 0.5) -> None:
         self.scale = float(scale)
@@ -196,7 +197,8 @@ class Transfer:
 
     def upscale(self, batch: TileBatch) -> TileResult:
         ref_hr = batch.ref_hr
-        return TileResult(hr=batch.lr_hr + (ref_hr - gaussian_blur(ref_hr, self._lowpass)))
+        detail = ref_hr - gaussian_blur(ref_hr, self._lowpass)
+        return TileResult(hr=batch.lr_hr + self.detail_gain * detail)
 
     def describe(self) -> dict[str, str]:
         return {"method_kind": "classical", "transfer_lowpass_sigma_lr_px": f"{self.lowpass_sigma_lr_px:g}"}

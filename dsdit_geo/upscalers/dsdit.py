@@ -18,10 +18,11 @@ For each batch of model-range tiles (B, C, H, W) on the HR grid:
    the model's deterministic base (the hpf fusion for a "fusion" model, else LR_up) is kept:
    hr = base + detail * (sample - base); 1 keeps the whole sample, 0 gives the base. A few
    Euler steps leave part of the sampled texture uncorrelated with the truth; keeping a share
-   of it trades less generated texture for fidelity (measured in the model card). A "fusion" model generates the residual to the hpf fusion
-   of LR and Ref (``dsdit_geo.flow.anchor``); the anchor needs ``context_px`` of halo (rounded
-   up to the patch size), which the pipeline reads around each tile: the anchor is computed on
-   the tile with its halo, the transformer runs on the tile without it;
+   of it trades less generated texture for fidelity (measured in the model card). A "fusion"
+   model generates the residual to the hpf fusion of LR and Ref (``dsdit_geo.flow.anchor``);
+   the anchor needs ``context_px`` of halo (rounded up to the patch size), which the pipeline
+   reads around each tile: the anchor is computed on the tile with its halo, the transformer
+   runs on the tile without it;
 5. trust = alpha_ref of the strong pass, averaged over blocks and steps, (B, 1, H/p, W/p),
    upsampled to pixels **bilinearly** (align_corners False: values sit at patch centres, edges
    hold the nearest patch), so the blended map has no patch-sized steps; it stays in [0, 1] (a

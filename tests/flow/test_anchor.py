@@ -8,7 +8,13 @@ import torch
 
 from dsdit_geo.flow.anchor import anchor_context_px, fusion_anchor
 from dsdit_geo.train.degrade import degrade_to_lr, lr_on_hr_grid
-from dsdit_geo.train.trust import change_aware_patch_target, change_ranking_loss, patch_target, trust_target
+from dsdit_geo.train.trust import (
+    change_aware_patch_target,
+    change_ranking_loss,
+    patch_target,
+    trust_loss,
+    trust_target,
+)
 
 
 def _scene(seed: int, size: int = 96) -> np.ndarray:
@@ -81,3 +87,21 @@ def test_change_ranking_loss_asks_for_a_margin_between_unchanged_and_changed_pat
     change_ranking_loss(level, change, 8, 0.2).backward()
     assert float(level.grad[0, 0, 0, 0]) > 0 and float(level.grad[0, 0, 1, 1]) < 0
     assert float(level.grad[1].abs().sum()) == 0.0
+
+
+def test_trust_loss_is_the_patch_mse_against_the_powered_and_change_aware_target():
+    hr = torch.from_numpy(_scene(3))[None]
+    ref = torch.from_numpy(_scene(4))[None]
+    trust = torch.full((1, 1, 12, 12), 0.5)
+    target_px = trust_target(hr, ref, 4.0)
+    plain = (trust - patch_target(target_px, 8)).square().mean()
+    assert torch.allclose(trust_loss(trust, hr, ref, 4.0, 8), plain)
+    rooted = (trust - patch_target(target_px.sqrt(), 8)).square().mean()
+    assert torch.allclose(trust_loss(trust, hr, ref, 4.0, 8, power=0.5), rooted)
+    change = torch.zeros(1, 1, 96, 96)
+    assert torch.allclose(trust_loss(trust, hr, ref, 4.0, 8, change=change, change_weight=2.0), plain)
+    change[..., :48, :] = 1.0  # half changed: target 0 there, and those patches weigh 3
+    weighted = torch.cat([torch.full((6, 12), 3.0), torch.ones(6, 12)])[None, None]
+    masked = patch_target(target_px * (1 - change), 8)
+    expected = (weighted * (trust - masked).square()).mean()
+    assert torch.allclose(trust_loss(trust, hr, ref, 4.0, 8, change=change, change_weight=2.0), expected)
