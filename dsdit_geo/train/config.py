@@ -57,7 +57,10 @@ class TrainConfig:
     Optim: batch_size (per rank), lr, warmup_steps, lr_schedule (cosine | constant after the
            warmup), min_lr_ratio (cosine floor), weight_decay, betas, grad_clip (0 = off).
     EMA:   ema_decay, ema_warmup (decay_t = min(ema_decay, (1 + t) / (10 + t))).
-    Flow:  sigma_shift (logit-normal t, sigma = shift t / (1 + (shift - 1) t)); weak_ref_prob:
+    Flow:  sigma_shift (logit-normal t, sigma = shift t / (1 + (shift - 1) t)); one_step: train
+           a deterministic one-step model instead (every sample at sigma 1 from x_1 = 0, so the
+           flow loss is the MSE of the x0 estimate; sample it with 1 step and inference noise
+           "zero"); weak_ref_prob:
            share of samples trained with the Ref attention term off (lambda = 0, the weak pass
            of autoguidance), so that the weak pass is one the model has learned;
            trust_loss_weight: weight of the loss that pulls the mean PLW alpha_ref towards the
@@ -71,7 +74,10 @@ class TrainConfig:
            ones (`train.trust.change_ranking_loss`; applied with the trust loss; 0 = off);
            x0_gradient_loss_weight:
            weight of an L1 loss between the image gradients of the x0 estimate (x_t - sigma v)
-           and of the true x0 (penalises the patch grid; 0 = off).
+           and of the true x0 (penalises the patch grid; 0 = off); x0_perceptual_loss_weight:
+           weight of LPIPS-VGG between the HR decoded from the x0 estimate and the true HR
+           (needs the perceptual weight packages; the AlexNet LPIPS used for scoring is never
+           trained on; 0 = off).
     Fine-tuning: trainable: parameter-name prefixes that are trained (e.g. ["out_head"]: only
            the conv head); None = all.
     Monitoring: checkpoint_every, keep_last (0 = keep all), log_every, dev_every (0 = off),
@@ -107,6 +113,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     ema_warmup: bool = True
     sigma_shift: float = 3.0
+    one_step: bool = False
     weak_ref_prob: float = 0.0
     trust_loss_weight: float = 0.0
     trust_change_weight: float = 0.0
@@ -114,6 +121,7 @@ class TrainConfig:
     trust_rank_weight: float = 0.0
     trust_rank_margin: float = 0.25
     x0_gradient_loss_weight: float = 0.0
+    x0_perceptual_loss_weight: float = 0.0
     trainable: list[str] | None = None
     checkpoint_every: int = 500
     keep_last: int = 3
@@ -222,7 +230,7 @@ class TrainConfig:
         floats = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "sigma_shift",
                   "unrelated_ref_prob", "weak_ref_prob", "aligned_ref_prob", "trust_loss_weight",
                   "trust_change_weight", "trust_target_power", "trust_rank_weight", "trust_rank_margin",
-                  "x0_gradient_loss_weight")
+                  "x0_gradient_loss_weight", "x0_perceptual_loss_weight")
         for key in floats:
             value = getattr(self, key)
             check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
@@ -244,6 +252,9 @@ class TrainConfig:
               f"aligned_ref_prob must be in [0, 1 - unrelated_ref_prob], got {self.aligned_ref_prob}")
         check(self.x0_gradient_loss_weight >= 0,
               f"x0_gradient_loss_weight must be >= 0, got {self.x0_gradient_loss_weight}")
+        check(isinstance(self.one_step, bool), f"one_step must be true or false, got {self.one_step!r}")
+        check(self.x0_perceptual_loss_weight >= 0,
+              f"x0_perceptual_loss_weight must be >= 0, got {self.x0_perceptual_loss_weight}")
         check(self.trainable is None or (isinstance(self.trainable, list) and len(self.trainable) > 0
                                          and all(isinstance(t, str) and t for t in self.trainable)),
               f"trainable must be a non-empty list of parameter-name prefixes, got {self.trainable!r}")

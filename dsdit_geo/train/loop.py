@@ -13,6 +13,11 @@ One optimisation step s on rank r:
                  1 + trust_change_weight x their changed fraction)
               + trust_rank_weight * relu(margin - (mean alpha_ref unchanged - changed patches))
                 (per sample with both, with the trust loss; `train.trust.change_ranking_loss`)
+              + x0_gradient_loss_weight * L1 of image gradients of x0_hat = x_t - sigma v vs x0
+              + x0_perceptual_loss_weight * LPIPS-VGG(decode(x0_hat), hr)
+                (`train.perceptual.masked_perceptual_loss`)
+one_step: sigma = 1 and eps = 0 for every sample (x_t = 0, v = -x0): a deterministic one-step
+model whose flow loss is the MSE of its x0 estimate (the dev loss is measured the same way).
 For prediction "fusion" x0 is taken relative to the anchor (`flow.anchor.fusion_anchor`, the
 hpf fusion of LR and Ref) instead of lr_hr; the network's conditions stay lr_hr and ref.
 then gradient clipping, AdamW, the LR schedule and the EMA update. Every random draw of a step
@@ -59,6 +64,7 @@ from dsdit_geo.train.distributed import (
 )
 from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import DevBatch, load_records, make_dev_batch, make_loader, sample_config, step_seed
+from dsdit_geo.train.perceptual import masked_perceptual_loss
 from dsdit_geo.train.trust import change_ranking_loss, trust_loss
 from dsdit_geo.train.monitor import LOG_NAME, RunLog, format_postfix, hardware_string, progress_bar
 
@@ -150,6 +156,11 @@ def draw_noise(seed: int, step: int, rank: int, shape: torch.Size, shift: float,
     return sigma, torch.randn(shape, generator=dev_gen, dtype=torch.float32, device=device)
 
 
+def one_step_start(sigma: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one-step model's start, shaped like the drawn (sigma, noise): sigma 1, noise 0."""
+    return torch.ones_like(sigma), torch.zeros_like(noise)
+
+
 def draw_ref_scale(seed: int, step: int, rank: int, batch: int, weak_prob: float,
                    device: torch.device) -> torch.Tensor | None:
     """lambda (B,) of step `step` on rank `rank`: 0 (weak pass) with probability `weak_prob`,
@@ -199,6 +210,11 @@ class Trainer:
         if config.trainable is not None:
             freeze_except(self.model, config.trainable)
         self.param = Parameterization.from_config(self.model.config)
+        self.perceptual: torch.nn.Module | None = None
+        if config.x0_perceptual_loss_weight > 0:
+            from dsdit_geo.metrics.lpips import get_lpips  # needs the optional weight packages
+
+            self.perceptual = get_lpips("vgg", self.device)
         self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
         self.optimizer = make_optimizer(self.model, config, fused=self.device.type in ("cuda", "cpu"))
         self.scheduler = LambdaLR(self.optimizer, lr_factor(config))
@@ -270,9 +286,13 @@ class Trainer:
             out = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond, ref_scale=lam,
                       return_trust=weight > 0)
         loss = flow_matching_loss(out.velocity, x0, noise, mask=valid > 0.5)
+        x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
         if self.config.x0_gradient_loss_weight > 0:
-            x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
             loss = loss + self.config.x0_gradient_loss_weight * gradient_l1(x0_hat, x0, valid > 0.5)
+        if self.perceptual is not None:
+            hr_hat = self.param.decode(x0_hat, anchor)
+            loss = loss + self.config.x0_perceptual_loss_weight * masked_perceptual_loss(
+                self.perceptual, hr_hat, hr, valid)
         if weight > 0 and out.trust is not None:
             cfg, patch_px = self.config, int(self.model.config.patch_size)
             loss = loss + weight * trust_loss(out.trust.float(), hr, ref, scale, patch_px,
@@ -291,6 +311,8 @@ class Trainer:
         t = {k: batch[k].to(dev, non_blocking=True) for k in keys if k in batch}
         sigma, noise = draw_noise(self.config.seed, self.step, self.dist.rank, t["hr"].shape,
                                   self.config.sigma_shift, dev)
+        if self.config.one_step:
+            sigma, noise = one_step_start(sigma, noise)
         ref_scale = draw_ref_scale(self.config.seed, self.step, self.dist.rank, t["hr"].shape[0],
                                    self.config.weak_ref_prob, dev)
         self.net.train()
@@ -313,6 +335,8 @@ class Trainer:
         for i in range(0, len(d), bs):
             part = {k: getattr(d, k)[i:i + bs].to(self.device)
                     for k in ("hr", "lr_hr", "ref", "scale", "valid", "sigma", "noise")}
+            if self.config.one_step:
+                part["sigma"], part["noise"] = one_step_start(part["sigma"], part["noise"])
             total += float(self._loss(self.ema.model, **part)) * part["hr"].shape[0]
         return total / len(d)
 

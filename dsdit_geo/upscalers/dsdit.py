@@ -6,7 +6,8 @@ For each batch of model-range tiles (B, C, H, W) on the HR grid:
    fewer bands than the model (e.g. one pan band) is repeated over the model's channels
    (channel k holds band k mod C) and the output channels of each band are averaged back;
 2. the initial noise is ``position_keyed_noise(seed, origin_px, (C_model, H, W))``, so tiles
-   that overlap start from the same noise where they overlap;
+   that overlap start from the same noise where they overlap; a one-step model (inference.json
+   ``"start": "zero"``, trained with ``one_step``) starts from zeros instead, deterministically;
 3. ``sample_euler`` integrates the model's velocity from sigma 1 to 0 in ``steps`` Euler steps
    with autoguidance weight w (``guidance``): w == 1 is one forward of B per step (lambda 1);
    w != 1 is ONE forward of 2B per step, strong (lambda 1) and weak (lambda ``ref_scale_weak``)
@@ -62,6 +63,7 @@ from dsdit_geo.model.transformer import DSDiTTransformer
 from dsdit_geo.upscalers.base import TileBatch, TileResult
 from dsdit_geo.upscalers.settings import (  # noqa: F401 - the defaults are re-exported here
     DEFAULT_DETAIL,
+    DEFAULT_START,
     DEFAULT_GUIDANCE,
     DEFAULT_OVERLAP_PX,
     DEFAULT_REF_SCALE_WEAK,
@@ -70,7 +72,7 @@ from dsdit_geo.upscalers.settings import (  # noqa: F401 - the defaults are re-e
     DSDiTSettings,
     check_sampling,
 )
-from dsdit_geo.weights import SELF_GUIDE, load_model
+from dsdit_geo.weights import SELF_GUIDE, START_MODES, load_model
 
 GUIDE_MATCH_KEYS = ("in_channels", "prediction", "residual_scale", "scale_conditioning")
 ModelLoader = Callable[[Path, str], DSDiTTransformer]  # (folder, device) -> model
@@ -147,6 +149,7 @@ class DSDiTUpscaler:
     defaults when the user gives none (tile rounded up to a multiple of the patch size).
     weights_name: the model folder's name, recorded in the tags. guide: the weak pass's own
     model (None: the model itself at lambda ref_scale_weak); guide_name: its name for the tags.
+    start: "noise" (Gaussian, position-keyed) or "zero" (a one-step model's start, module doc 2).
     """
 
     name = "dsdit"
@@ -160,6 +163,7 @@ class DSDiTUpscaler:
         guidance: float = DEFAULT_GUIDANCE,
         ref_scale_weak: float = DEFAULT_REF_SCALE_WEAK,
         detail: float = DEFAULT_DETAIL,
+        start: str = DEFAULT_START,
         seed: int = 0,
         device: torch.device | str = "cpu",
         tile_px: int = DEFAULT_TILE_PX,
@@ -195,6 +199,9 @@ class DSDiTUpscaler:
             self.context_px = -(-halo // self.patch_px) * self.patch_px
         self.steps, self.guidance, self.ref_scale_weak = steps, float(guidance), float(ref_scale_weak)
         self.detail = float(detail)
+        if start not in START_MODES:
+            raise ValueError(f"start must be one of {START_MODES}, got {start!r}")
+        self.start = start
         self.seed = int(seed)
         self.default_tile_px = -(-int(tile_px) // self.patch_px) * self.patch_px
         self.default_overlap_px = int(overlap_px)
@@ -227,6 +234,7 @@ class DSDiTUpscaler:
             guidance=settings.guidance,
             ref_scale_weak=settings.ref_scale_weak,
             detail=settings.detail,
+            start=settings.start,
             seed=settings.seed,
             device=settings.device,
             tile_px=settings.tile_px,
@@ -260,9 +268,12 @@ class DSDiTUpscaler:
                 full_anchor = anchor
                 lr, ref, anchor = lr[inner], ref[inner], anchor[inner]
                 height, width = height - 2 * ctx, width - 2 * ctx
-        noise = position_keyed_noise(
-            self.seed, batch.origin_px + ctx, (n_channels, height, width), device=self.device
-        )
+        if self.start == "zero":
+            noise = torch.zeros((b, n_channels, height, width), device=self.device)
+        else:
+            noise = position_keyed_noise(
+                self.seed, batch.origin_px + ctx, (n_channels, height, width), device=self.device
+            )
         scale = torch.full((b,), float(batch.scale), device=self.device) if self.scale_conditioning else None
         lr_net, ref_net = to_network(lr), to_network(ref)
         velocity_fn = make_velocity_fn(
@@ -314,6 +325,7 @@ class DSDiTUpscaler:
             "guidance": f"{self.guidance:g}",
             "ref_scale_weak": f"{self.ref_scale_weak:g}",
             "detail": f"{self.detail:g}",
+            "start": self.start,
             "guide": self.guide_name if self.guidance != 1.0 else "none",
             "weights": self.weights_name,
             "model_preset": preset_name(self._config),

@@ -29,6 +29,7 @@ DEFAULT_GUIDANCE = 1.0
 DEFAULT_REF_SCALE_WEAK = 0.0  # the weak pass runs without its Ref attention term
 DEFAULT_DETAIL = 1.0  # the whole generated sample
 MAX_DETAIL = 4.0
+DEFAULT_START = "noise"  # inference.json "start": "zero" for a one-step model (weights.START_MODES)
 DEFAULT_TILE_PX = 128  # rounded up to a multiple of the patch size
 DEFAULT_OVERLAP_PX = 32
 T = TypeVar("T", int, float)
@@ -54,7 +55,8 @@ class DSDiTSettings:
 
     weights: the model folder; guide: the autoguidance weak model's folder (None: the model
     itself at lambda ref_scale_weak); detail: share of the generated detail kept over the
-    model's deterministic base (`DSDiTUpscaler`); device: a resolved torch device name ("cpu",
+    model's deterministic base (`DSDiTUpscaler`); start: "noise" or "zero", what sampling starts
+    from at sigma 1 (inference.json only: a property of how the model was trained); device: a resolved torch device name ("cpu",
     "cuda:0"); tile_px / overlap_px: defaults when the user gives none; patch_px,
     provides_trust, injection: from config.json.
     """
@@ -65,6 +67,7 @@ class DSDiTSettings:
     guidance: float
     ref_scale_weak: float
     detail: float
+    start: str
     seed: int
     device: str
     tile_px: int
@@ -103,6 +106,10 @@ class DSDiTSettings:
         weak = float(_pick(options.ref_scale_weak, recommended.ref_scale_weak, DEFAULT_REF_SCALE_WEAK))
         detail = float(_pick(options.detail, recommended.detail, DEFAULT_DETAIL))
         check_sampling(steps, guidance, weak, detail)
+        start = recommended.start or DEFAULT_START
+        if start == "zero" and steps != 1:
+            raise OptionError(f"{folder.name} is a one-step model (inference.json start \"zero\"): "
+                              f"--steps must be 1, got {steps}")
         guide = resolve_guide_dir(options.guide, folder, recommended.guide)
         patch_px = int(config.get("patch_size", 8))
         tile_px, overlap_px = _tiling(recommended, patch_px, folder)
@@ -114,6 +121,7 @@ class DSDiTSettings:
             guidance=guidance,
             ref_scale_weak=weak,
             detail=detail,
+            start=start,
             seed=int(options.seed),
             device=str(resolve_device(options.device)),
             tile_px=tile_px,

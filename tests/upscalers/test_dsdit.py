@@ -150,6 +150,8 @@ def test_settings_options_over_inference_json_over_defaults(tmp_path):
         ('{"detail": -0.5}', "detail must be a finite number >= 0"),
         ('{"tile_px": 30}', "tile_px 30 is not a multiple of the model's patch size 4"),
         ('{"tile_px": 32, "overlap_px": 32}', "overlap_px 32 must be below tile_px 32"),
+        ('{"start": "ones"}', "start must be one of noise, zero"),
+        ('{"start": 0}', "start must be a non-empty string"),
     ],
 )
 def test_bad_inference_json_is_a_one_line_model_error(tmp_path, content, message):
@@ -333,6 +335,25 @@ def test_deterministic_per_seed_and_depends_on_the_inputs(random_dir):
     assert not torch.allclose(first.hr, load(random_dir, steps=2, seed=3).upscale(other_ref).hr)
     assert first.hr.dtype == torch.float32 and first.hr.shape == (2, 3, 16, 16)
     assert torch.isfinite(first.hr).all()
+
+
+def test_a_one_step_model_starts_from_zeros_whatever_the_seed(tmp_path):
+    """inference.json start "zero": x_1 = 0, so the result is x0 = -v(0), the same for every
+    seed; more than one step is refused with a one-line error, and the tags name the start."""
+    folder = save_model(tmp_path / "one", inference={"steps": 1, "start": "zero"})
+    batch = tiles()
+    first = load(folder, seed=1)
+    result = first.upscale(batch)
+    assert torch.equal(result.hr, load(folder, seed=2).upscale(batch).hr)
+    model = first.model
+    with torch.no_grad():
+        v = model(torch.zeros(2, 3, 16, 16), 2 * batch.lr_hr - 1, 2 * batch.ref_hr - 1,
+                  torch.ones(2), scale=torch.full((2,), float(SCALE))).velocity
+    torch.testing.assert_close(result.hr, (-v + 1) / 2, rtol=0, atol=1e-5)
+    assert first.describe()["start"] == "zero" and load(tmp_path / "one", seed=1).steps == 1
+    with pytest.raises(OptionError, match="one-step model .* --steps must be 1, got 4"):
+        load(folder, steps=4)
+    assert load(save_model(tmp_path / "noisy"), steps=1).describe()["start"] == "noise"
 
 
 def test_fresh_model_returns_its_position_keyed_noise(fresh_dir):
