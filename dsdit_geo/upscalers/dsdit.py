@@ -63,10 +63,10 @@ from dsdit_geo.model.transformer import DSDiTTransformer
 from dsdit_geo.upscalers.base import TileBatch, TileResult
 from dsdit_geo.upscalers.settings import (  # noqa: F401 - the defaults are re-exported here
     DEFAULT_DETAIL,
-    DEFAULT_START,
     DEFAULT_GUIDANCE,
     DEFAULT_OVERLAP_PX,
     DEFAULT_REF_SCALE_WEAK,
+    DEFAULT_START,
     DEFAULT_STEPS,
     DEFAULT_TILE_PX,
     DSDiTSettings,
