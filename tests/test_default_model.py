@@ -35,6 +35,7 @@ def test_bundled_model_is_small_documented_and_loads():
     assert config["_class_name"] == "DSDiTTransformer" and config["injection"] == "plw"
     recommended = read_inference_defaults(folder)
     assert recommended.steps is not None and recommended.guidance is not None
+    assert recommended.start != "zero" or recommended.steps == 1  # a one-step model says so
     model = load_model(folder)
     assert sum(p.numel() for p in model.parameters()) * 4 <= MAX_WEIGHTS_BYTES
 
@@ -65,7 +66,7 @@ def test_default_upscale_of_the_sample_is_a_valid_cog(tmp_path):
           rasterio.open(SAMPLE / "lr.tif") as lr, rasterio.open(SAMPLE / "ref.tif") as ref):
         tags = ds.tags()
         assert tags["DSDIT_GEO_METHOD"] == "dsdit" and tags["DSDIT_GEO_METHOD_WEIGHTS"] == "default"
-        # inference.json's guidance and detail (v3 and v6: w 1.2 with guide/, detail 0.3)
+        # inference.json's guidance and detail (v8: w 1.2 with guide/, detail 1; v6: detail 0.3)
         recommended = read_inference_defaults(default_weights_dir())
         assert float(tags["DSDIT_GEO_METHOD_GUIDANCE"]) == recommended.guidance
         assert tags["DSDIT_GEO_METHOD_GUIDE"] == ("none" if recommended.guidance == 1 else "guide")
