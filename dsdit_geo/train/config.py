@@ -59,8 +59,8 @@ class TrainConfig:
     EMA:   ema_decay, ema_warmup (decay_t = min(ema_decay, (1 + t) / (10 + t))).
     Flow:  sigma_shift (logit-normal t, sigma = shift t / (1 + (shift - 1) t)); one_step: train
            a deterministic one-step model instead (every sample at sigma 1 from x_1 = 0, so the
-           flow loss is the MSE of the x0 estimate; sample it with 1 step and inference noise
-           "zero"); weak_ref_prob:
+           flow loss is the MSE of the x0 estimate; its model folder's inference.json then
+           needs "steps": 1, "start": "zero"); weak_ref_prob:
            share of samples trained with the Ref attention term off (lambda = 0, the weak pass
            of autoguidance), so that the weak pass is one the model has learned;
            trust_loss_weight: weight of the loss that pulls the mean PLW alpha_ref towards the

@@ -286,7 +286,8 @@ class Trainer:
             out = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond, ref_scale=lam,
                       return_trust=weight > 0)
         loss = flow_matching_loss(out.velocity, x0, noise, mask=valid > 0.5)
-        x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
+        if self.config.x0_gradient_loss_weight > 0 or self.perceptual is not None:
+            x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
         if self.config.x0_gradient_loss_weight > 0:
             loss = loss + self.config.x0_gradient_loss_weight * gradient_l1(x0_hat, x0, valid > 0.5)
         if self.perceptual is not None:

@@ -55,10 +55,10 @@ class DSDiTSettings:
 
     weights: the model folder; guide: the autoguidance weak model's folder (None: the model
     itself at lambda ref_scale_weak); detail: share of the generated detail kept over the
-    model's deterministic base (`DSDiTUpscaler`); start: "noise" or "zero", what sampling starts
-    from at sigma 1 (inference.json only: a property of how the model was trained); device: a resolved torch device name ("cpu",
-    "cuda:0"); tile_px / overlap_px: defaults when the user gives none; patch_px,
-    provides_trust, injection: from config.json.
+    model's deterministic base (`DSDiTUpscaler`); start: "noise" or "zero", what sampling
+    starts from at sigma 1 (inference.json only: a property of how the model was trained);
+    device: a resolved torch device name ("cpu", "cuda:0"); tile_px / overlap_px: defaults when
+    the user gives none; patch_px, provides_trust, injection: from config.json.
     """
 
     weights: Path
