@@ -130,6 +130,7 @@ class DSDiTBlock(nn.Module):
         qk_norm: bool = True,
         activation: str = "gelu",
         eps: float = 1e-6,
+        gate_agreement: bool = False,
     ) -> None:
         super().__init__()
         if dim % num_heads:
@@ -150,7 +151,7 @@ class DSDiTBlock(nn.Module):
         self.proj = StreamLinear(STREAMS, dim, dim)
         self.fc1 = StreamLinear(STREAMS, dim, hidden)
         self.fc2 = StreamLinear(STREAMS, hidden, dim)
-        self.injector = make_injector(injection, dim)
+        self.injector = make_injector(injection, dim, gate_agreement)
 
     # -- attention ---------------------------------------------------------------------------
     def _qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -200,9 +201,11 @@ class DSDiTBlock(nn.Module):
 
     # -- forward -----------------------------------------------------------------------------
     def forward(
-        self, s: torch.Tensor, c: torch.Tensor, lam: torch.Tensor, lam_is_one: bool = False
+        self, s: torch.Tensor, c: torch.Tensor, lam: torch.Tensor, lam_is_one: bool = False,
+        agreement: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """s (3, B, N, D) stacked streams; c (B, D) SiLU'd conditioning; lam (B,) ref scale.
+        """s (3, B, N, D) stacked streams; c (B, D) SiLU'd conditioning; lam (B,) ref scale;
+        agreement (B, N, 1) token LR-vs-Ref agreement for a PLW gate built with it, else None.
 
         Returns the new streams (3, B, N, D) and alpha_ref (B, N) (PLW only, else None).
         """
@@ -226,27 +229,39 @@ class DSDiTBlock(nn.Module):
 
         if self.injector is None:
             return s, None
-        x, alpha_ref = self.injector(s[X], s[L], s[R])
+        x, alpha_ref = self.injector(s[X], s[L], s[R], agreement)
         return torch.cat([x.unsqueeze(0), s[L:]], dim=0), alpha_ref
 
 
 class PatchLevelWeighting(nn.Module):
     """PLW: per-token gate MLP over concat(l, r, x) (3D -> 3D/8 -> 3D/64 -> 2, SiLU between,
     last layer zero-initialised), softmax -> alpha_lr, alpha_ref; ``x + Z(alpha_lr l + alpha_ref r)``
-    with Z a zero-initialised D -> D linear. Inputs (B, N, D); returns x (B, N, D), alpha_ref (B, N)."""
+    with Z a zero-initialised D -> D linear. Inputs (B, N, D); returns x (B, N, D), alpha_ref (B, N).
 
-    def __init__(self, dim: int) -> None:
+    agreement=True: the gate's first layer also gets [a, sqrt(a)] of the token's classical
+    LR-vs-Ref agreement a (B, N, 1) (`model.agreement`) through a zero-initialised 2 -> 3D/8
+    linear, so a model without it loads unchanged and starts from the same gate."""
+
+    def __init__(self, dim: int, agreement: bool = False) -> None:
         super().__init__()
         h1, h2 = max(1, 3 * dim // 8), max(1, 3 * dim // 64)
         self.gate = nn.Sequential(
             nn.Linear(3 * dim, h1), nn.SiLU(), nn.Linear(h1, h2), nn.SiLU(), nn.Linear(h2, 2)
         )
         self.inject = nn.Linear(dim, dim)
+        self.gate_agreement = zero_module(nn.Linear(2, h1, bias=False)) if agreement else None
         zero_module(self.gate[-1])
         zero_module(self.inject)
 
-    def forward(self, x: torch.Tensor, l: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        alpha = self.gate(torch.cat([l, r, x], dim=-1)).float().softmax(dim=-1).to(x.dtype)
+    def forward(self, x: torch.Tensor, l: torch.Tensor, r: torch.Tensor,
+                agreement: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.gate[0](torch.cat([l, r, x], dim=-1))
+        if self.gate_agreement is not None:
+            if agreement is None:
+                raise ValueError("this PLW gate needs the token agreement (B, N, 1)")
+            a = agreement.to(h.dtype)
+            h = h + self.gate_agreement(torch.cat([a, a.clamp_min(0).sqrt()], dim=-1))
+        alpha = self.gate[1:](h).float().softmax(dim=-1).to(x.dtype)
         a_lr, a_ref = alpha[..., :1], alpha[..., 1:]
         fused = torch.addcmul(a_lr * l, a_ref, r)
         return x + self.inject(fused), a_ref.squeeze(-1)
@@ -260,7 +275,8 @@ class SeparateInjection(nn.Module):
         self.inject_lr = zero_module(nn.Linear(dim, dim))
         self.inject_ref = zero_module(nn.Linear(dim, dim))
 
-    def forward(self, x: torch.Tensor, l: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def forward(self, x: torch.Tensor, l: torch.Tensor, r: torch.Tensor,
+                agreement: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:
         return x + self.inject_lr(l) + self.inject_ref(r), None
 
 
@@ -271,17 +287,20 @@ class SumInjection(nn.Module):
         super().__init__()
         self.inject = zero_module(nn.Linear(dim, dim))
 
-    def forward(self, x: torch.Tensor, l: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def forward(self, x: torch.Tensor, l: torch.Tensor, r: torch.Tensor,
+                agreement: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:
         return x + self.inject(l + r), None
 
 
-def make_injector(injection: str, dim: int) -> nn.Module | None:
-    """The injection module for a config value (``none`` -> None)."""
+def make_injector(injection: str, dim: int, gate_agreement: bool = False) -> nn.Module | None:
+    """The injection module for a config value (``none`` -> None); gate_agreement: PLW only."""
     if injection not in INJECTION_MODES:
         raise ValueError(f"injection must be one of {INJECTION_MODES}, got {injection!r}")
-    return {"plw": PatchLevelWeighting, "separate": SeparateInjection, "sum": SumInjection}.get(
-        injection, lambda d: None
-    )(dim)
+    if gate_agreement and injection != "plw":
+        raise ValueError(f"gate_agreement needs injection 'plw', got {injection!r}")
+    if injection == "plw":
+        return PatchLevelWeighting(dim, agreement=gate_agreement)
+    return {"separate": SeparateInjection, "sum": SumInjection}.get(injection, lambda d: None)(dim)
 
 
 def zero_module(module: nn.Module) -> nn.Module:

@@ -18,6 +18,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
+from dsdit_geo.model.agreement import token_agreement
 from dsdit_geo.model.blocks import (
     ATTENTION_MODES,
     INJECTION_MODES,
@@ -49,7 +50,9 @@ class DSDiTTransformer(ModelMixin, ConfigMixin):
     read by ``dsdit_geo.flow.parameterization``; the network itself is agnostic), timestep_scale,
     freq_channels, conv_head (hidden channels of a light convolutional head after unpatchify,
     0 = none): v += conv3x3(SiLU(conv3x3([v; x_t]))), last conv zero-initialised, so the
-    velocity is smooth across patch borders instead of showing the p-px grid.
+    velocity is smooth across patch borders instead of showing the p-px grid; gate_agreement
+    (PLW only; needs ``scale`` in forward): each PLW gate also sees the token's classical
+    LR-vs-Ref agreement (`model.agreement.token_agreement`) through a zero-initialised input.
     """
 
     _supports_gradient_checkpointing = True
@@ -73,6 +76,7 @@ class DSDiTTransformer(ModelMixin, ConfigMixin):
         timestep_scale: float = 1000.0,
         freq_channels: int = 256,
         conv_head: int = 0,
+        gate_agreement: bool = False,
     ) -> None:
         super().__init__()
         if attention not in ATTENTION_MODES:
@@ -91,7 +95,8 @@ class DSDiTTransformer(ModelMixin, ConfigMixin):
             self.scale_proj = Timesteps(freq_channels, flip_sin_to_cos=True, downscale_freq_shift=0)
             self.scale_embed = TimestepEmbedding(freq_channels, d)
         self.blocks = nn.ModuleList(
-            DSDiTBlock(d, num_heads, mlp_ratio, attention, injection, qk_norm, activation)
+            DSDiTBlock(d, num_heads, mlp_ratio, attention, injection, qk_norm, activation,
+                       gate_agreement=gate_agreement)
             for _ in range(depth)
         )
         self.final_ada = nn.Linear(d, 2 * d)  # shift, scale
@@ -215,13 +220,18 @@ class DSDiTTransformer(ModelMixin, ConfigMixin):
         tokens = self.patchify(torch.stack([x_t, lr, ref]).to(wdtype))  # (3, B, N, C p p)
         gh, gw = h // p, w // p
         s = self.patch_embed(tokens) + self.pos_embed(gh, gw, dev, wdtype)
+        agreement = None
+        if cfg.gate_agreement:
+            if scale_t is None:
+                raise ValueError("a model with gate_agreement needs the scale")
+            agreement = token_agreement(lr, ref, scale_t, p).to(wdtype)
 
         alphas = []
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                s, alpha = self._gradient_checkpointing_func(block, s, cond, lam, lam_is_one)
+                s, alpha = self._gradient_checkpointing_func(block, s, cond, lam, lam_is_one, agreement)
             else:
-                s, alpha = block(s, cond, lam, lam_is_one)
+                s, alpha = block(s, cond, lam, lam_is_one, agreement)
             if alpha is not None:
                 alphas.append(alpha)
 

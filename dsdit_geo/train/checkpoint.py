@@ -165,15 +165,19 @@ def load_weights(model: nn.Module, folder: Path | str) -> None:
 
 
 # Settings a fine-tune may change from its init_weights: the target parameterisation (no
-# weights depend on it) and the convolutional output head (new, zero-initialised: the model
-# starts out computing exactly what the init model computed).
-INIT_CHANGEABLE_KEYS = ("prediction", "residual_scale", "conv_head")
+# weights depend on it), the convolutional output head and the PLW gates' agreement input (new,
+# zero-initialised: the model starts out computing exactly what the init model computed).
+INIT_CHANGEABLE_KEYS = ("prediction", "residual_scale", "conv_head", "gate_agreement")
+# modules a fine-tuning run may add to a folder's model (each zero-initialised or new): prefix
+# of their state-dict keys -> the config key that adds them
+_ADDABLE_MODULES = {"out_head.": "conv_head", "gate_agreement.": "gate_agreement"}
 
 
 def load_init_weights(model: nn.Module, folder: Path | str) -> None:
     """Start a run from a `save_pretrained` folder (fine-tuning): OptionError when the folder
     is not a DS-DiT model or its config differs from `model`'s (preset + model overrides) in
-    anything but INIT_CHANGEABLE_KEYS. A conv head the folder lacks keeps its initialisation."""
+    anything but INIT_CHANGEABLE_KEYS. A module whose key differs (a conv head, the PLW gates'
+    agreement input) keeps its initialisation; the folder's own copy of it is not loaded."""
     try:
         theirs = read_model_config(resolve_weights_dir(folder))
     except ModelError as exc:
@@ -184,14 +188,20 @@ def load_init_weights(model: nn.Module, folder: Path | str) -> None:
     if differ:
         raise OptionError(f"init_weights: {folder} has another model config ({', '.join(differ)}); "
                           "set the same preset and model settings")
-    if int(mine.get("conv_head", 0) or 0) == int(theirs.get("conv_head", 0) or 0):
+    changed = [prefix for prefix, key in _ADDABLE_MODULES.items()
+               if _jsonable(mine.get(key)) != theirs.get(key, _default_of(model, key))]
+    if not changed:
         load_weights(model, folder)
         return
+
+    def added(name: str) -> bool:
+        return any(name.startswith(prefix) or f".{prefix}" in name for prefix in changed)
+
     path = Path(folder) / WEIGHTS_FILE
     device = next(model.parameters()).device
-    state = {k: v for k, v in load_file(str(path), device=str(device)).items() if not k.startswith("out_head.")}
+    state = {k: v for k, v in load_file(str(path), device=str(device)).items() if not added(k)}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("out_head.") for k in missing):
+    if unexpected or any(not added(k) for k in missing):
         raise OptionError(f"init_weights: {folder} does not fit the model (missing {missing[:3]}, "
                           f"unexpected {unexpected[:3]})")
 

@@ -79,7 +79,10 @@ class TrainConfig:
            (needs the perceptual weight packages; the AlexNet LPIPS used for scoring is never
            trained on; 0 = off).
     Fine-tuning: trainable: parameter-name prefixes that are trained (e.g. ["out_head"]: only
-           the conv head); None = all.
+           the conv head); None = all. lr_multipliers: {name part: factor}: parameters whose
+           name contains the part train at lr x factor (e.g. {"gate_agreement": 100}: a new
+           zero-initialised input that Adam at the fine-tune lr would move too slowly; the
+           first matching part counts); None = one lr for all.
     Monitoring: checkpoint_every, keep_last (0 = keep all), log_every, dev_every (0 = off),
            dev_batch_size (fixed dev batch: fixed sigma grid, fixed noise, EMA weights), progress.
     Hardware: device (auto | cpu | cuda | cuda:N), autocast (bf16 on CUDA only), num_threads
@@ -123,6 +126,7 @@ class TrainConfig:
     x0_gradient_loss_weight: float = 0.0
     x0_perceptual_loss_weight: float = 0.0
     trainable: list[str] | None = None
+    lr_multipliers: dict[str, float] | None = None
     checkpoint_every: int = 500
     keep_last: int = 3
     log_every: int = 10
@@ -258,6 +262,12 @@ class TrainConfig:
         check(self.trainable is None or (isinstance(self.trainable, list) and len(self.trainable) > 0
                                          and all(isinstance(t, str) and t for t in self.trainable)),
               f"trainable must be a non-empty list of parameter-name prefixes, got {self.trainable!r}")
+        check(self.lr_multipliers is None or (
+            isinstance(self.lr_multipliers, dict) and len(self.lr_multipliers) > 0
+            and all(isinstance(k, str) and k for k in self.lr_multipliers)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                    for v in self.lr_multipliers.values())),
+              f"lr_multipliers must map parameter-name parts to factors > 0, got {self.lr_multipliers!r}")
         check(self.trust_loss_weight >= 0, f"trust_loss_weight must be >= 0, got {self.trust_loss_weight}")
         check(self.trust_change_weight >= 0, f"trust_change_weight must be >= 0, got {self.trust_change_weight}")
         check(self.trust_rank_weight >= 0, f"trust_rank_weight must be >= 0, got {self.trust_rank_weight}")

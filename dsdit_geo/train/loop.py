@@ -136,13 +136,21 @@ def gradient_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, fused: bool) -> torch.optim.AdamW:
-    """AdamW; no weight decay on biases, norms and 1-D parameters."""
-    decay, plain = [], []
+    """AdamW; no weight decay on biases, norms and 1-D parameters. Parameters named in
+    `config.lr_multipliers` go to extra groups at lr x factor, after the two plain groups (so
+    the groups of a run without multipliers, and its checkpoints, are as before); the schedule
+    scales every group."""
+    multipliers = config.lr_multipliers or {}
+    groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {(True, 1.0): [], (False, 1.0): []}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (plain if p.ndim < 2 or name.endswith("bias") or "norm" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas), fused=fused)
+            decays = not (p.ndim < 2 or name.endswith("bias") or "norm" in name)
+            factor = next((float(f) for part, f in multipliers.items() if part in name), 1.0)
+            groups.setdefault((decays, factor), []).append(p)
+    return torch.optim.AdamW(
+        [{"params": params, "weight_decay": config.weight_decay if decays else 0.0, "lr": config.lr * factor}
+         for (decays, factor), params in groups.items()],
+        lr=config.lr, betas=tuple(config.betas), fused=fused)
 
 
 def draw_noise(seed: int, step: int, rank: int, shape: torch.Size, shift: float,

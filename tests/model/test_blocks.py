@@ -74,6 +74,25 @@ def test_plw_weights_are_a_softmax_over_the_two_sources():
     assert [m.out_features for m in plw.gate if isinstance(m, torch.nn.Linear)] == [24, 3, 2]
 
 
+def test_plw_agreement_input_starts_at_zero_and_then_moves_the_gate():
+    g = torch.Generator().manual_seed(0)
+    plain, gated = PatchLevelWeighting(64), PatchLevelWeighting(64, agreement=True)
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.normal_(generator=g).mul_(0.1)
+    gated.load_state_dict(plain.state_dict(), strict=False)
+    x, l, r = (torch.randn(2, 7, 64, generator=g) for _ in range(3))
+    low, high = torch.zeros(2, 7, 1), torch.ones(2, 7, 1)
+    _, a_plain = plain(x, l, r)
+    _, a_low = gated(x, l, r, low)
+    assert torch.equal(a_low, a_plain)  # zero-initialised: the same gate as without it
+    with torch.no_grad():
+        gated.gate_agreement.weight.normal_(generator=g)
+    assert not torch.allclose(gated(x, l, r, low)[1], gated(x, l, r, high)[1])
+    with pytest.raises(ValueError, match="needs the token agreement"):
+        gated(x, l, r)
+
+
 def _reference_block(blk, s, c, lam):
     """The block's equations written out plainly, stream by stream (paper eqs. 3-7, DESIGN.md §2)."""
     S, B, N, D = s.shape

@@ -18,7 +18,15 @@ from dsdit_geo.train import checkpoint as ckpt
 from dsdit_geo.train.config import TrainConfig, TrainingError
 from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import step_seed
-from dsdit_geo.train.loop import Trainer, draw_noise, draw_ref_scale, lr_factor, resolve_config, train
+from dsdit_geo.train.loop import (
+    Trainer,
+    draw_noise,
+    draw_ref_scale,
+    lr_factor,
+    make_optimizer,
+    resolve_config,
+    train,
+)
 
 
 def write_pairs(root: Path, n: int = 4, size: int = 80, seed: int = 0) -> Path:
@@ -174,8 +182,35 @@ def test_init_weights_start_a_run_from_a_model_folder(pairs: Path, tmp_path: Pat
     for key, value in weights.items():
         assert torch.equal(headed.model.state_dict()[key], value), key
     assert all(float(p.detach().abs().sum()) == 0 for p in headed.model.out_head[-1].parameters())
+    # so may the PLW gates' (zero-initialised) agreement input, together with the conv head
+    gated = Trainer(tiny_config(pairs, tmp_path, name="gated", init_weights=str(first.final_dir),
+                                model={"conv_head": 8, "gate_agreement": True}))
+    for key, value in weights.items():
+        assert torch.equal(gated.model.state_dict()[key], value), key
+    added = [k for k in gated.model.state_dict() if ".gate_agreement." in k]
+    assert added and all(float(gated.model.state_dict()[k].abs().sum()) == 0 for k in added)
     with pytest.raises(OptionError, match="not a model folder"):
         Trainer(tiny_config(pairs, tmp_path, name="none", init_weights=str(tmp_path / "nowhere")))
+
+
+def test_lr_multipliers_give_named_parameters_their_own_groups() -> None:
+    from dsdit_geo.model.presets import build_model
+
+    model = build_model("tiny", seed=0, scale_conditioning=True, gate_agreement=True)
+    plain = make_optimizer(model, TrainConfig(lr=1e-4), fused=False)
+    assert [g["lr"] for g in plain.param_groups] == [1e-4, 1e-4]
+    fast = make_optimizer(model, TrainConfig(lr=1e-4, lr_multipliers={"gate_agreement": 100}), fused=False)
+    assert [g["lr"] for g in fast.param_groups] == [1e-4, 1e-4, pytest.approx(1e-2)]
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all("gate_agreement" in names[id(p)] for p in fast.param_groups[2]["params"])
+    assert sum(len(g["params"]) for g in fast.param_groups) == len(list(model.parameters()))
+    sched = torch.optim.lr_scheduler.LambdaLR(fast, lr_factor(TrainConfig(steps=10, warmup_steps=2)))
+    fast.step()  # no gradients: nothing moves, but the scheduler may step after it
+    sched.step()
+    assert fast.param_groups[2]["lr"] == pytest.approx(100 * fast.param_groups[0]["lr"])
+    for bad in ({"gate_agreement": 0}, {"": 2.0}, {}, {"x": float("nan")}):
+        with pytest.raises(OptionError, match="lr_multipliers"):
+            TrainConfig(lr_multipliers=bad).validate()
 
 
 def test_lr_schedule_warmup_then_cosine_or_constant() -> None:
