@@ -20,9 +20,10 @@ import torch.nn.functional as F
 
 from dsdit_geo.upscalers.classical import agreement_from_means, gaussian_blur, gaussian_kernel
 
+# shared with the trust target (`train.trust` imports them)
 LOWPASS_SIGMA_LR_PX = 0.5
 WINDOW_SIGMA_LR_PX = 2.0
-STRUCTURE_FLOOR = 1e-3
+STRUCTURE_FLOOR = 1e-3  # per band, model range squared
 BRIGHTNESS_TOLERANCE = 0.1
 MIN_SIGMA_PX = 0.3  # a narrower blur is a no-op (kernel ~ delta)
 

@@ -26,12 +26,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# one set of constants for the target and for the agreement a `gate_agreement` model sees
+from dsdit_geo.model.agreement import (
+    BRIGHTNESS_TOLERANCE,
+    LOWPASS_SIGMA_LR_PX,
+    STRUCTURE_FLOOR,
+    WINDOW_SIGMA_LR_PX,
+)
 from dsdit_geo.upscalers.classical import agreement_from_means, gaussian_blur, gaussian_kernel
-
-LOWPASS_SIGMA_LR_PX = 0.5
-WINDOW_SIGMA_LR_PX = 2.0
-BRIGHTNESS_TOLERANCE = 0.1
-STRUCTURE_FLOOR = 1e-3  # per band, model range squared
 
 
 def _agreement(a: torch.Tensor, b: torch.Tensor, window_px: float, brightness_tolerance: float) -> torch.Tensor:
