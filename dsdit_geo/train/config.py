@@ -53,7 +53,8 @@ class TrainConfig:
            scale_range (LR/HR pixel-size ratio), unrelated_ref_prob, aligned_ref_prob (chance
            the Ref is the ground truth itself, aligned, with mild photometric change and pasted
            changes: the "copying pays" part of the curriculum), degradations (LR sensor models
-           drawn per sample, `train.degrade.KERNELS`).
+           drawn per sample, `train.degrade.KERNELS`), lr_sharpen_prob (chance of an unsharp
+           mask on the LR, amount 0.2-1, sigma 1 LR px: sharpened imagery products; 0 = never).
     Optim: batch_size (per rank), lr, warmup_steps, lr_schedule (cosine | constant after the
            warmup), min_lr_ratio (cosine floor), weight_decay, betas, grad_clip (0 = off).
     EMA:   ema_decay, ema_warmup (decay_t = min(ema_decay, (1 + t) / (10 + t))).
@@ -105,6 +106,7 @@ class TrainConfig:
     unrelated_ref_prob: float = 0.2
     aligned_ref_prob: float = 0.0
     degradations: list[str] = field(default_factory=lambda: ["gauss_area"])
+    lr_sharpen_prob: float = 0.0
     batch_size: int = 8
     lr: float = 3e-4
     warmup_steps: int = 500
@@ -232,7 +234,7 @@ class TrainConfig:
             value = getattr(self, key)
             check(isinstance(value, int) and not isinstance(value, bool), f"{key} must be an integer, got {value!r}")
         floats = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "sigma_shift",
-                  "unrelated_ref_prob", "weak_ref_prob", "aligned_ref_prob", "trust_loss_weight",
+                  "unrelated_ref_prob", "weak_ref_prob", "aligned_ref_prob", "lr_sharpen_prob", "trust_loss_weight",
                   "trust_change_weight", "trust_target_power", "trust_rank_weight", "trust_rank_margin",
                   "x0_gradient_loss_weight", "x0_perceptual_loss_weight")
         for key in floats:
@@ -254,6 +256,7 @@ class TrainConfig:
         check(0.0 <= self.unrelated_ref_prob <= 1.0, f"unrelated_ref_prob must be in [0, 1], got {self.unrelated_ref_prob}")
         check(0.0 <= self.aligned_ref_prob <= 1.0 and self.unrelated_ref_prob + self.aligned_ref_prob <= 1.0,
               f"aligned_ref_prob must be in [0, 1 - unrelated_ref_prob], got {self.aligned_ref_prob}")
+        check(0.0 <= self.lr_sharpen_prob <= 1.0, f"lr_sharpen_prob must be in [0, 1], got {self.lr_sharpen_prob}")
         check(self.x0_gradient_loss_weight >= 0,
               f"x0_gradient_loss_weight must be >= 0, got {self.x0_gradient_loss_weight}")
         check(isinstance(self.one_step, bool), f"one_step must be true or false, got {self.one_step!r}")

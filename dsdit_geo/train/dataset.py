@@ -21,7 +21,8 @@ Sample (torch tensors, C = 3, H = W = crop_px):
     change (1, H, W) float32 (1 = the Ref does not show the GT here: change labels, pasted
     changes, everything for an unrelated Ref; 0 elsewhere or unknown);
     valid (1, H, W) float32 (0 on nodata of the GT / Ref); index () int64.
-`sample_arrays` returns the same as numpy plus item_id, shift_px and the fitted gain / offset.
+`sample_arrays` returns the same as numpy plus item_id, shift_px, the LR kernel and sharpening
+amount, and the fitted gain / offset.
 """
 
 from __future__ import annotations
@@ -234,6 +235,8 @@ class SampleGenerator:
             "index": int(index),
             "item_id": record.item_id,
             "shift_px": (dy, dx),
+            "kernel": params.kernel,
+            "sharpen": params.sharpen,
             "gain": gain_offset.gain.astype(np.float32),
             "offset": gain_offset.offset.astype(np.float32),
         }

@@ -5,7 +5,8 @@ are (C, H, W) float32 in the model range (0..1 nominal); `scale` = LR pixel size
 (fractional allowed).
 
 The chain: Gaussian blur of sigma = b * scale HR pixels (the optics), area averaging by `scale`
-(the detector, `resample.downsample_average`), optional Gaussian noise and 8- or 12-bit
+(the detector, `resample.downsample_average`), optional sharpening of the LR (an unsharp mask, as
+many imagery products apply; training only), optional Gaussian noise and 8- or 12-bit
 quantisation of the LR, then GDAL cubic back onto the HR grid (`resample.upsample_cubic`, the
 kernel the pipeline's WarpedVRT read uses). With b in [0.25, 0.55] the MTF at the LR Nyquist
 frequency (blur x box) is 0.47 .. 0.14, 0.29 at the deterministic b = 0.4: the range quoted
@@ -45,6 +46,9 @@ S2_MTF_AT_NYQUIST = 0.25
 # Gaussian MTF(f) = exp(-2 pi^2 sigma^2 f^2) at f = 1 / (2 scale)  ->  sigma = S2_MTF_SIGMA * scale
 S2_MTF_SIGMA = math.sqrt(2.0 * math.log(1.0 / S2_MTF_AT_NYQUIST)) / math.pi
 CUBIC_RADIUS_LR = 2.0   # GDAL cubic support radius in LR pixels
+# Optional LR sharpening (the processing many imagery products apply): an unsharp mask on the LR,
+# lr + amount * (lr - G(lr)), G a Gaussian of this sigma in LR pixels (radius 3 sigma).
+SHARPEN_SIGMA_LR_PX = 1.0
 CUBIC_A = -0.5          # GDAL's Keys parameter
 
 
@@ -171,6 +175,9 @@ class DegradeConfig:
                        (kernel "gauss_area" only).
     noise_prob, noise_sigma_range: chance of LR Gaussian noise, its sigma (model range, log-uniform).
     quant_probs:       chances of 8-bit and of 12-bit quantisation of the LR (else none).
+    sharpen_prob, sharpen_range: chance of an unsharp mask on the LR (SHARPEN_SIGMA_LR_PX) and
+                       its amount, drawn uniform; 0 = never (then no random draw is made, so
+                       older runs' sample streams are unchanged). Never in deterministic mode.
     """
 
     scale_range: tuple[float, float] = (4.0, 10.0)
@@ -180,6 +187,8 @@ class DegradeConfig:
     noise_prob: float = 0.5
     noise_sigma_range: tuple[float, float] = (0.001, 0.015)
     quant_probs: tuple[float, float] = (0.4, 0.3)
+    sharpen_prob: float = 0.0
+    sharpen_range: tuple[float, float] = (0.2, 1.0)
 
 
 DEFAULT_DEGRADE = DegradeConfig()
@@ -188,13 +197,15 @@ DEFAULT_DEGRADE = DegradeConfig()
 @dataclass(frozen=True)
 class DegradeParams:
     """One drawn degradation. noise_sigma 0 = none; quant_levels 255 / 4095 / 0 (none);
-    kernel: one of KERNELS (blur is used by "gauss_area" only)."""
+    kernel: one of KERNELS (blur is used by "gauss_area" only); sharpen: the LR unsharp-mask
+    amount (0 = none)."""
 
     scale: float
     blur: float
     noise_sigma: float = 0.0
     quant_levels: int = 0
     kernel: str = "gauss_area"
+    sharpen: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kernel not in KERNELS:
@@ -209,6 +220,11 @@ class DegradeParams:
         if self.kernel == "s2_mtf":
             return S2_MTF_SIGMA
         return self.blur
+
+    @property
+    def sharpen_taps_lr(self) -> int:
+        """LR pixels the sharpening reaches on each side (0 without it)."""
+        return int(BLUR_TRUNCATE * SHARPEN_SIGMA_LR_PX + 0.5) if self.sharpen > 0 else 0
 
 
 def draw_scale(rng: np.random.Generator, scale_range: tuple[float, float]) -> float:
@@ -230,7 +246,11 @@ def draw_params(rng: np.random.Generator, scale: float,
     u = rng.random()
     p8, p12 = config.quant_probs
     quant = 255 if u < p8 else 4095 if u < p8 + p12 else 0
-    return DegradeParams(scale=float(scale), blur=blur, noise_sigma=noise, quant_levels=quant, kernel=kernel)
+    sharpen = 0.0
+    if config.sharpen_prob > 0 and rng.random() < config.sharpen_prob:
+        sharpen = float(rng.uniform(*config.sharpen_range))
+    return DegradeParams(scale=float(scale), blur=blur, noise_sigma=noise, quant_levels=quant, kernel=kernel,
+                         sharpen=sharpen)
 
 
 def deterministic_params(scale: float, config: DegradeConfig = DEFAULT_DEGRADE,
@@ -252,21 +272,22 @@ def max_reach(config: DegradeConfig = DEFAULT_DEGRADE) -> float:
     reach = max(config.blur_range[1], config.blur_fixed)
     for kernel in config.kernels:
         reach = max(reach, DegradeParams(scale=2.0, blur=0.0, kernel=kernel).reach_sigmas)
-    return reach
+    return reach + (SHARPEN_SIGMA_LR_PX if config.sharpen_prob > 0 else 0.0)
 
 
 def margin_is_enough(region_px: int, crop_px: int, margin: int, params: DegradeParams) -> bool:
     """Whether the crop [margin, margin + crop_px) of a region of `region_px` pixels degrades
-    exactly as inside an endless image: its cubic taps stay on whole LR cells of the region,
-    and those cells hold no pixel within the blur radius of the region's edge."""
+    exactly as inside an endless image: its cubic taps (widened by the sharpening's reach) stay
+    on whole LR cells of the region, and those cells hold no pixel within the blur radius of the
+    region's edge."""
     if crop_px < 1:
         return False
     scale = params.scale
     reach = params.reach_sigmas
     radius_px = int(BLUR_TRUNCATE * reach * scale + 0.5) if reach > 0 else 0
     n_lr = int(np.floor(region_px / scale + 1e-9))
-    first_tap = int(np.floor((margin + 0.5) / scale - 0.5)) - 1
-    last_tap = int(np.floor((margin + crop_px - 0.5) / scale - 0.5)) + 2
+    first_tap = int(np.floor((margin + 0.5) / scale - 0.5)) - 1 - params.sharpen_taps_lr
+    last_tap = int(np.floor((margin + crop_px - 0.5) / scale - 0.5)) + 2 + params.sharpen_taps_lr
     return (first_tap >= 0 and last_tap <= n_lr - 1 and first_tap * scale >= radius_px
             and (last_tap + 1) * scale <= region_px - radius_px)
 
@@ -279,6 +300,17 @@ def _blur(hr: np.ndarray, sigma_px: float) -> np.ndarray:
     return gaussian_filter1d(out, sigma_px, axis=2, mode="reflect", truncate=BLUR_TRUNCATE)
 
 
+def sharpen_lr(lr: np.ndarray, amount: float) -> np.ndarray:
+    """(C, h, w) LR -> the same with an unsharp mask lr + amount * (lr - G(lr)), G a Gaussian of
+    SHARPEN_SIGMA_LR_PX LR px reflecting at the edges (a crop's margin keeps the edges out of
+    its centre); amount 0 returns `lr` unchanged."""
+    if amount <= 0:
+        return lr
+    smooth = gaussian_filter1d(lr, SHARPEN_SIGMA_LR_PX, axis=1, mode="reflect", truncate=BLUR_TRUNCATE)
+    smooth = gaussian_filter1d(smooth, SHARPEN_SIGMA_LR_PX, axis=2, mode="reflect", truncate=BLUR_TRUNCATE)
+    return (lr + amount * (lr - smooth)).astype(np.float32, copy=False)
+
+
 def apply_degradation(hr: np.ndarray, params: DegradeParams,
                       rng: np.random.Generator | None = None) -> np.ndarray:
     """(C, H, W) HR, model range -> (C, floor(H/scale), floor(W/scale)) float32 LR.
@@ -288,7 +320,7 @@ def apply_degradation(hr: np.ndarray, params: DegradeParams,
         lr = downsample_average(_blur(hr, params.blur * params.scale), params.scale)
     else:
         lr = separable_apply(hr, down_matrix(hr.shape[1], params), down_matrix(hr.shape[2], params))
-    return _noise_and_quantise(lr, params, rng)
+    return _noise_and_quantise(sharpen_lr(lr, params.sharpen), params, rng)
 
 
 def _noise_and_quantise(lr: np.ndarray, params: DegradeParams,
@@ -353,7 +385,7 @@ def degrade_crop(hr_region: np.ndarray, margin: int, params: DegradeParams,
     elif method == "matrix":
         down_rows, down_cols = down_matrix(height, params), down_matrix(width, params)
         lr = separable_apply(hr_region, down_rows, down_cols)
-        lr = _noise_and_quantise(lr, params, rng)
+        lr = _noise_and_quantise(sharpen_lr(lr, params.sharpen), params, rng)
         up_rows = cubic_matrix(lr.shape[1], params.scale, margin, crop_h)
         up_cols = cubic_matrix(lr.shape[2], params.scale, margin, crop_w)
         lr_hr = separable_apply(lr, up_rows, up_cols)

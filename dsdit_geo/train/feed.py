@@ -58,7 +58,8 @@ def sample_config(config: TrainConfig) -> SampleConfig:
     return SampleConfig(
         crop_px=config.crop_px,
         degrade=dataclasses.replace(DEFAULT_DEGRADE, scale_range=tuple(config.scale_range),
-                                    kernels=tuple(config.degradations)),
+                                    kernels=tuple(config.degradations),
+                                    sharpen_prob=float(config.lr_sharpen_prob)),
         refaug=dataclasses.replace(DEFAULT_REFAUG, p_unrelated=config.unrelated_ref_prob,
                                    p_aligned=config.aligned_ref_prob),
         dataset_weights=config.dataset_weights,

@@ -135,6 +135,7 @@ def test_config_json_round_trip(tmp_path: Path) -> None:
     ({"lr": "fast"}, "lr must be a number"),
     ({"datasets": ["mars"]}, "unknown dataset 'mars'"),
     ({"weak_ref_prob": 1.0}, "weak_ref_prob must be in"),
+    ({"lr_sharpen_prob": 1.5}, "lr_sharpen_prob must be in"),
     ({"init_weights": ""}, "init_weights must be a folder"),
 ])
 def test_config_errors_are_one_line(values, message, tmp_path: Path) -> None:

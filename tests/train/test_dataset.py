@@ -59,6 +59,22 @@ def test_same_seed_and_index_give_the_same_sample(tiny_records) -> None:
     assert torch.equal(later[1], gen_a.sample(3)["lr_hr"])
 
 
+def test_lr_sharpening_reaches_the_samples(tiny_records) -> None:
+    from dsdit_geo.train.config import TrainConfig
+    from dsdit_geo.train.feed import sample_config
+
+    cfg = sample_config(TrainConfig(crop_px=48, lr_sharpen_prob=1.0))
+    assert cfg.degrade.sharpen_prob == 1.0 and sample_config(TrainConfig()).degrade.sharpen_prob == 0.0
+    # amount 0 draws the same numbers (same crop, same margin) but leaves the LR as it is
+    plain = dataclasses.replace(cfg, degrade=dataclasses.replace(cfg.degrade, sharpen_range=(0.0, 0.0)))
+    sharp, flat = _generator(tiny_records, cfg).sample(3), _generator(tiny_records, plain).sample(3)
+    assert torch.equal(sharp["hr"], flat["hr"]) and torch.isfinite(sharp["lr_hr"]).all()
+    arrays = _generator(tiny_records, cfg).sample_arrays(3)
+    assert arrays["kernel"] == "gauss_area" and 0.2 <= arrays["sharpen"] <= 1.0
+    detail = lambda x: (x[:, :, 1:] - x[:, :, :-1]).abs().mean()  # noqa: E731
+    assert detail(sharp["lr_hr"]) > 1.05 * detail(flat["lr_hr"])
+
+
 def test_about_a_fifth_of_refs_are_unrelated(tiny_records) -> None:
     gen = _generator(tiny_records, SampleConfig(crop_px=32))
     kinds = np.array([gen.sample_arrays(i)["ref_kind"] for i in range(400)])

@@ -19,8 +19,10 @@ from dsdit_geo.train.degrade import (
     degrade_crop,
     degrade_to_lr,
     draw_params,
+    lr_on_hr_grid,
     margin_px,
     max_reach,
+    sharpen_lr,
 )
 
 
@@ -75,3 +77,46 @@ def test_kernels_differ_and_are_drawn_per_sample():
     assert a == b
     with pytest.raises(ValueError, match="unknown degradation kernel"):
         DegradeParams(4.0, 0.4, kernel="box")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_sharpened_crops_degrade_like_the_whole_image(kernel):
+    """With the LR unsharp mask on, a crop with the config's margin still equals the same pixels
+    of the whole degraded image (the margin grows by the sharpening's reach)."""
+    rng = np.random.default_rng(2)
+    scale = 4.0
+    config = DegradeConfig(kernels=KERNELS, sharpen_prob=1.0)
+    params = DegradeParams(scale, 0.55, kernel=kernel, sharpen=0.8)
+    hr = rng.random((3, 400, 400)).astype(np.float32)
+    whole = lr_on_hr_grid(apply_degradation(hr, params), scale, hr.shape[1:])
+    m, crop, top = margin_px(scale, max_reach(config)), 64, 40
+    assert m > margin_px(scale, max_reach(DegradeConfig(kernels=KERNELS)))
+    region = hr[:, top:top + crop + 2 * m, top:top + crop + 2 * m]
+    _, lr_hr = degrade_crop(region, m, params)
+    np.testing.assert_allclose(lr_hr, whole[:, top + m:top + m + crop, top + m:top + m + crop], atol=2e-5)
+    # without the wider margin the crop would see the region's edge: refused
+    small = margin_px(scale, max_reach(DegradeConfig(kernels=KERNELS)))
+    with pytest.raises(ValueError, match="margin"):
+        degrade_crop(hr[:, :crop + 2 * small, :crop + 2 * small], small, params)
+
+
+def test_sharpening_boosts_fine_detail_keeps_the_mean_and_is_drawn_only_when_asked():
+    rng = np.random.default_rng(4)
+    hr = rng.random((3, 128, 128)).astype(np.float32)
+    plain = apply_degradation(hr, DegradeParams(4.0, 0.4))
+    sharp = apply_degradation(hr, DegradeParams(4.0, 0.4, sharpen=0.5))
+    assert sharp.mean() == pytest.approx(plain.mean(), abs=1e-4)
+    detail = lambda lr: np.abs(np.diff(lr, axis=2)).mean()  # noqa: E731
+    assert detail(sharp) > 1.3 * detail(plain)
+    np.testing.assert_array_equal(sharpen_lr(plain, 0.0), plain)
+    # sharpen_prob 0 (the default) makes no extra draw: older runs' sample streams are unchanged
+    cfg = DegradeConfig(kernels=KERNELS)
+    a = draw_params(np.random.default_rng(9), 4.0, cfg)
+    assert a.sharpen == 0.0
+    assert a == draw_params(np.random.default_rng(9), 4.0, DegradeConfig(kernels=KERNELS, sharpen_prob=0.0))
+    drawn = [draw_params(np.random.default_rng(i), 4.0, DegradeConfig(sharpen_prob=0.5)).sharpen for i in range(200)]
+    on = [s for s in drawn if s > 0]
+    assert 0.35 < len(on) / len(drawn) < 0.65
+    assert min(on) >= 0.2 and max(on) <= 1.0
+    # evaluation never sharpens
+    assert degrade_to_lr(hr, 4.0, config=DegradeConfig(sharpen_prob=1.0)).tolist() == degrade_to_lr(hr, 4.0).tolist()
