@@ -1,7 +1,8 @@
 """How the trust map depends on the LR's sharpness: the dev split's labelled LEVIR-CD cases (or
 others) through the real pipeline, with each LR kernel, and with that LR blurred further by a
 Gaussian of sigma LR pixels before the model sees it. Mean trust over changed and unchanged
-pixels, and their gap (the issue-11 change criterion), per (kernel, blur, Ref mode).
+pixels, and their gap (the issue-11 change criterion), per (kernel, blur, Ref mode); Ref mode
+"unrelated" takes another selected case's Ref, as `dsdit-geo evaluate` does among its cases.
 
     python benchmarks/trust_lr_sharpness.py --method dsdit --scale 4 --blur 0,0.4,0.7 \
         --degradation bicubic_aa,gauss_area --ref-mode real,gt
@@ -56,6 +57,8 @@ def main() -> None:
     base = UpscaleOptions(seed=0, device="cpu", overwrite=True, quiet=True, progress=False)
     engines, with_trust = preflight(specs, base, [args.scale], perceptual=False)
     spec = specs[0]
+    if not with_trust[spec.label]:
+        raise SystemExit(f"{spec.label} writes no trust map: choose a dsdit method")
     print(f"{spec.label}, x{args.scale}, {len(cases)} cases ({args.datasets})")
     print(f"{'kernel':<11} {'blur':>5} {'ref':<9} {'PSNR':>6} {'trust':>6} {'changed':>8} {'unchanged':>9} {'gap':>6}")
     for kernel in args.degradation.split(","):
