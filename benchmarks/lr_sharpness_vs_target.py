@@ -1,8 +1,8 @@
 """Does the training sampler tie the LR's sharpness to the trust target? If sharper LRs came
 with lower targets, a model would learn "sharp LR -> trust less" from the data. For N samples
 of a training config: the LR's sharpness (energy of lr_hr minus its Gaussian blur at 0.5 LR px,
-over the same at 2 LR px, band mean) and the mean change-aware target (the agreement's square
-root, 0 on changed pixels: `trust_target_power` 0.5, as the default model was trained), their
+over the same at 2 LR px, band mean) and the mean change-aware target as the config trains it
+(`train.trust`: the agreement raised to `trust_target_power`, 0 on changed pixels), their
 correlation, and the means per LR kernel, Ref kind and dataset. Reads the train split only.
 
     python benchmarks/lr_sharpness_vs_target.py --config runs/t1.json --samples 800
@@ -22,7 +22,7 @@ from scipy.ndimage import gaussian_filter
 from dsdit_geo.train.config import TrainConfig
 from dsdit_geo.train.dataset import SampleGenerator
 from dsdit_geo.train.feed import load_records, sample_config
-from dsdit_geo.train.trust import trust_target
+from dsdit_geo.train.trust import change_aware_patch_target, trust_target
 
 REF_KINDS = {0: "real", 1: "synthetic", 2: "unrelated"}
 
@@ -44,12 +44,14 @@ def main() -> None:
     config = TrainConfig.load(args.config) if args.config else TrainConfig()
     train, _, _ = load_records(config)
     generator = SampleGenerator(train, sample_config(config), seed=config.seed)
+    patch_px = config.model_config()["patch_size"]
     rows = []
     for index in range(args.samples):
         a = generator.sample_arrays(index)
         agreement = trust_target(torch.from_numpy(a["hr"])[None], torch.from_numpy(a["ref"])[None], a["scale"])
-        unchanged = a["change"][0] < 0.5
-        target = float((agreement[0, 0].clamp(0, 1).sqrt().numpy() * unchanged).mean())
+        patches, _ = change_aware_patch_target(agreement.pow(config.trust_target_power),
+                                               torch.from_numpy(a["change"])[None], patch_px, 0.0)
+        target = float(patches.mean())
         rows.append({"kernel": a["kernel"], "ref": REF_KINDS.get(a["ref_kind"], str(a["ref_kind"])),
                      "dataset": str(a["item_id"]).split("/")[0], "sharp": sharpness(a["lr_hr"], a["scale"]),
                      "target": target})

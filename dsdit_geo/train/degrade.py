@@ -292,11 +292,11 @@ def margin_is_enough(region_px: int, crop_px: int, margin: int, params: DegradeP
             and (last_tap + 1) * scale <= region_px - radius_px)
 
 
-def _blur(hr: np.ndarray, sigma_px: float) -> np.ndarray:
+def _blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
     """Separable Gaussian blur of (C, H, W) along H and W, reflecting at the edges."""
     if sigma_px <= 0:
-        return hr
-    out = gaussian_filter1d(hr, sigma_px, axis=1, mode="reflect", truncate=BLUR_TRUNCATE)
+        return image
+    out = gaussian_filter1d(image, sigma_px, axis=1, mode="reflect", truncate=BLUR_TRUNCATE)
     return gaussian_filter1d(out, sigma_px, axis=2, mode="reflect", truncate=BLUR_TRUNCATE)
 
 
@@ -306,9 +306,7 @@ def sharpen_lr(lr: np.ndarray, amount: float) -> np.ndarray:
     its centre); amount 0 returns `lr` unchanged."""
     if amount <= 0:
         return lr
-    smooth = gaussian_filter1d(lr, SHARPEN_SIGMA_LR_PX, axis=1, mode="reflect", truncate=BLUR_TRUNCATE)
-    smooth = gaussian_filter1d(smooth, SHARPEN_SIGMA_LR_PX, axis=2, mode="reflect", truncate=BLUR_TRUNCATE)
-    return (lr + amount * (lr - smooth)).astype(np.float32, copy=False)
+    return (lr + amount * (lr - _blur(lr, SHARPEN_SIGMA_LR_PX))).astype(np.float32, copy=False)
 
 
 def apply_degradation(hr: np.ndarray, params: DegradeParams,
