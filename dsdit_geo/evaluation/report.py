@@ -4,7 +4,9 @@ Units: PSNR in dB on 8-bit RGB (inf for identical images), SSIM in [-1, 1], LPIP
 and DISTS >= 0 (lower is better; None when not computed), seconds = wall time of one
 `upscale_file` call. Trust = the method's per-pixel weight of the Ref in [0, 1]; aggregates
 pool the pixels of every labelled case (changed: label > 0), and of every case for the mean
-trust over all pixels. Each row also says how its LR was made (`degradation`, a
+trust over all pixels. The trust AUC is the chance that an unchanged pixel is trusted more than
+a changed one (ties half; from 256-bin histograms, so it pools like the sums): unlike the gap
+of the means it does not move when the map is rescaled, so it tells ranking from calibration. Each row also says how its LR was made (`degradation`, a
 `train.degrade.KERNELS` name) and which Ref the method saw (`ref_mode`: real | gt |
 unrelated | flat, the Ref-use probes).
 JSON cannot hold inf / nan: `json_safe` writes them as the strings "inf", "-inf", "nan".
@@ -19,6 +21,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 METRICS = ("psnr", "ssim", "lpips", "dists")
+TRUST_HIST_BINS = 256  # histogram bins over [0, 1] for the trust AUC
+
+
+def _add_hist(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    if not a or not b:
+        return a or b
+    return tuple(x + y for x, y in zip(a, b, strict=True))
+
+
+def rank_auc(positive_hist: Sequence[int], negative_hist: Sequence[int]) -> float | None:
+    """P(positive > negative) + 0.5 P(same bin) for two histograms over the same bins (the
+    Mann-Whitney AUC of binned values); None when either is empty."""
+    n_pos, n_neg = sum(positive_hist), sum(negative_hist)
+    if not n_pos or not n_neg:
+        return None
+    below, wins = 0, 0.0  # negatives in lower bins; running count of positive-over-negative pairs
+    for pos, neg in zip(positive_hist, negative_hist, strict=True):
+        wins += pos * (below + 0.5 * neg)
+        below += neg
+    return wins / (n_pos * n_neg)
 
 
 @dataclass
@@ -32,11 +54,15 @@ class TrustStats:
     unchanged_px: int = 0
     all_sum: float = 0.0
     all_px: int = 0
+    changed_hist: tuple[int, ...] = ()  # TRUST_HIST_BINS counts over [0, 1]; () = none recorded
+    unchanged_hist: tuple[int, ...] = ()
 
     def __add__(self, other: TrustStats) -> TrustStats:
         return TrustStats(self.changed_sum + other.changed_sum, self.changed_px + other.changed_px,
                           self.unchanged_sum + other.unchanged_sum, self.unchanged_px + other.unchanged_px,
-                          self.all_sum + other.all_sum, self.all_px + other.all_px)
+                          self.all_sum + other.all_sum, self.all_px + other.all_px,
+                          _add_hist(self.changed_hist, other.changed_hist),
+                          _add_hist(self.unchanged_hist, other.unchanged_hist))
 
     @property
     def labelled(self) -> bool:
@@ -53,6 +79,13 @@ class TrustStats:
     @property
     def unchanged_mean(self) -> float | None:
         return self.unchanged_sum / self.unchanged_px if self.unchanged_px else None
+
+    @property
+    def auc(self) -> float | None:
+        """Chance that an unchanged pixel is trusted more than a changed one (`rank_auc`)."""
+        if not self.changed_hist or not self.unchanged_hist:
+            return None
+        return rank_auc(self.unchanged_hist, self.changed_hist)
 
 
 @dataclass
@@ -77,6 +110,7 @@ class RunRow:
     def to_dict(self) -> dict[str, object]:
         out = {k: v for k, v in asdict(self).items() if k != "trust"}
         out["trust_mean"] = self.trust.mean if self.trust else None
+        out["trust_auc"] = self.trust.auc if self.trust else None
         out["trust_changed"] = self.trust.changed_mean if self.trust else None
         out["trust_unchanged"] = self.trust.unchanged_mean if self.trust else None
         out["trust_changed_px"] = self.trust.changed_px if self.trust else None
@@ -107,6 +141,7 @@ class Aggregate:
         if self.dataset is None:
             del out["dataset"]
         out["trust_mean"] = self.trust.mean
+        out["trust_auc"] = self.trust.auc
         out["trust_changed"] = self.trust.changed_mean
         out["trust_unchanged"] = self.trust.unchanged_mean
         out["trust_changed_px"] = self.trust.changed_px
@@ -157,10 +192,10 @@ def _fmt(value: float | None, digits: int) -> str:
 def format_table(aggregates: Sequence[Aggregate]) -> str:
     """Plain-text table, one line per (method, scale, degradation, ref mode): PSNR, SSIM,
     LPIPS, DISTS, s/case, n, the mean trust over all pixels and on changed / unchanged
-    labelled pixels. The degradation / Ref columns appear when any row is not the default."""
+    labelled pixels, and the trust AUC (unchanged over changed). The degradation / Ref columns appear when any row is not the default."""
     probes = any((a.degradation, a.ref_mode) != ("gauss_area", "real") for a in aggregates)
     header = ("method", "scale", *(("degradation", "ref") if probes else ()), "PSNR", "SSIM", "LPIPS",
-              "DISTS", "s/case", "n", "trust", "trust chg", "trust unchg")
+              "DISTS", "s/case", "n", "trust", "trust chg", "trust unchg", "trust AUC")
     lines = [header]
     order = sorted(aggregates, key=lambda a: (a.scale, a.degradation, a.ref_mode) if probes else (a.scale,))
     for a in order:
@@ -169,7 +204,7 @@ def format_table(aggregates: Sequence[Aggregate]) -> str:
             *((a.degradation, a.ref_mode) if probes else ()), _fmt(a.psnr, 2),
             _fmt(a.ssim, 4), _fmt(a.lpips, 4), _fmt(a.dists, 4), _fmt(a.seconds_per_case, 2),
             str(a.n_cases), _fmt(a.trust.mean, 3), _fmt(a.trust.changed_mean, 3),
-            _fmt(a.trust.unchanged_mean, 3),
+            _fmt(a.trust.unchanged_mean, 3), _fmt(a.trust.auc, 3),
         ))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = []

@@ -38,7 +38,7 @@ from dsdit_geo.evaluation.prepare import (
     check_output_grid,
     prepare_case,
 )
-from dsdit_geo.evaluation.report import EvaluationResult, RunRow, TrustStats
+from dsdit_geo.evaluation.report import TRUST_HIST_BINS, EvaluationResult, RunRow, TrustStats
 from dsdit_geo.metrics import INSTALL_COMMAND, compute_metrics, perceptual_weights_available
 from dsdit_geo.metrics.compute import MIN_PERCEPTUAL_PX
 
@@ -238,6 +238,12 @@ def score(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None, perceptual:
     return {"psnr": out["psnr"], "ssim": out["ssim"], "lpips": out.get("lpips"), "dists": out.get("dists")}
 
 
+def _trust_hist(values: np.ndarray) -> tuple[int, ...]:
+    """Counts of trust values (clipped to [0, 1]) in TRUST_HIST_BINS equal bins."""
+    edges = np.linspace(0.0, 1.0, TRUST_HIST_BINS + 1)
+    return tuple(int(n) for n in np.histogram(np.clip(values, 0.0, 1.0), bins=edges)[0])
+
+
 def trust_stats(trust: np.ndarray, label: np.ndarray, labelled: np.ndarray,
                 scored: np.ndarray | None = None) -> TrustStats:
     """Sums and counts of the (H, W) trust map over changed (label True) and unchanged pixels
@@ -249,7 +255,8 @@ def trust_stats(trust: np.ndarray, label: np.ndarray, labelled: np.ndarray,
     every = finite if scored is None else finite & scored
     return TrustStats(changed_sum=float(trust[changed].sum()), changed_px=int(changed.sum()),
                       unchanged_sum=float(trust[unchanged].sum()), unchanged_px=int(unchanged.sum()),
-                      all_sum=float(trust[every].sum()), all_px=int(every.sum()))
+                      all_sum=float(trust[every].sum()), all_px=int(every.sum()),
+                      changed_hist=_trust_hist(trust[changed]), unchanged_hist=_trust_hist(trust[unchanged]))
 
 
 def _prepare(case: Case, images, scale: int, folder: Path, kernel: str = "gauss_area") -> PreparedCase:
