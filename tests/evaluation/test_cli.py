@@ -33,6 +33,8 @@ def test_table_and_json(cases_dir, tmp_path):
     hpf = data["aggregates"][1]
     assert hpf["method"] == "hpf" and hpf["n_cases"] == 2 and hpf["lpips"] is None
     assert hpf["trust_changed"] < hpf["trust_unchanged"]
+    assert 0.5 < hpf["trust_auc"] <= 1.0  # the hpf map ranks unchanged land above changed land
+    assert data["aggregates"][0]["trust_auc"] is None  # bicubic has no trust map
     assert data["config"]["scales"] == [4] and [m["label"] for m in data["config"]["methods"]] == ["bicubic", "hpf"]
 
 
