@@ -6,9 +6,9 @@ and DISTS >= 0 (lower is better; None when not computed), seconds = wall time of
 pool the pixels of every labelled case (changed: label > 0), and of every case for the mean
 trust over all pixels. The trust AUC is the chance that an unchanged pixel is trusted more than
 a changed one (ties half; from 256-bin histograms, so it pools like the sums): unlike the gap
-of the means it does not move when the map is rescaled, so it tells ranking from calibration. Each row also says how its LR was made (`degradation`, a
-`train.degrade.KERNELS` name) and which Ref the method saw (`ref_mode`: real | gt |
-unrelated | flat, the Ref-use probes).
+of the means it does not move when the map is rescaled, so it tells ranking from calibration.
+Each row also says how its LR was made (`degradation`, a `train.degrade.KERNELS` name) and
+which Ref the method saw (`ref_mode`: real | gt | unrelated | flat, the Ref-use probes).
 JSON cannot hold inf / nan: `json_safe` writes them as the strings "inf", "-inf", "nan".
 """
 
@@ -192,7 +192,8 @@ def _fmt(value: float | None, digits: int) -> str:
 def format_table(aggregates: Sequence[Aggregate]) -> str:
     """Plain-text table, one line per (method, scale, degradation, ref mode): PSNR, SSIM,
     LPIPS, DISTS, s/case, n, the mean trust over all pixels and on changed / unchanged
-    labelled pixels, and the trust AUC (unchanged over changed). The degradation / Ref columns appear when any row is not the default."""
+    labelled pixels, and the trust AUC (unchanged over changed). The degradation / Ref columns
+    appear when any row is not the default."""
     probes = any((a.degradation, a.ref_mode) != ("gauss_area", "real") for a in aggregates)
     header = ("method", "scale", *(("degradation", "ref") if probes else ()), "PSNR", "SSIM", "LPIPS",
               "DISTS", "s/case", "n", "trust", "trust chg", "trust unchg", "trust AUC")
