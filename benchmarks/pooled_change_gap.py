@@ -1,0 +1,54 @@
+"""The trust map's change gap pooled over every labelled dev pair, both directions: per dataset
+and scale, the mean trust on unchanged minus changed pixels, and the trust AUC (the chance that
+an unchanged pixel is trusted more than a changed one). The issue-11 criterion uses only the two
+forward LEVIR-CD cases; this is the check on the pairs it does not use (the model cards'
+"pooled both directions" figures). Needs ../shared/data.
+
+    python benchmarks/pooled_change_gap.py --methods dsdit [--scales 4,8] [--degradation gauss_area]
+        [--json pooled.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dsdit_geo.evaluation.report import Aggregate
+from dsdit_geo.evaluation.runner import evaluate_cases
+from dsdit_geo.train.sources import discover_sources
+from dsdit_geo.train.split import list_dev_cases
+
+
+def gap_lines(aggregates: list[Aggregate]) -> list[str]:
+    """One line per (method, scale, dataset) with labelled pixels: unchanged, changed, gap, AUC."""
+    lines = []
+    for agg in aggregates:
+        trust = agg.trust
+        if trust.changed_mean is None or trust.unchanged_mean is None:
+            continue
+        auc = "–" if trust.auc is None else f"{trust.auc:.3f}"
+        lines.append(f"{agg.method:24s} x{agg.scale}  {agg.dataset:8s} unchanged {trust.unchanged_mean:.3f}  "
+                     f"changed {trust.changed_mean:.3f}  gap {trust.unchanged_mean - trust.changed_mean:.3f}  AUC {auc}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="dsdit", help="as `dsdit-geo evaluate --methods`")
+    parser.add_argument("--scales", default="4,8")
+    parser.add_argument("--degradation", default="gauss_area")
+    parser.add_argument("--data", default=None, help="data root (default $DSDIT_GEO_DATA, else ../shared/data)")
+    parser.add_argument("--json", default=None, help="also write the evaluation JSON here")
+    args = parser.parse_args()
+    cases = [c for c in list_dev_cases(discover_sources(args.data), both_directions=True) if c.label_path]
+    counts = {d: sum(c.dataset == d for c in cases) for d in sorted({c.dataset for c in cases})}
+    print(f"{len(cases)} labelled directed dev cases: {counts}")
+    result = evaluate_cases(cases, args.scales, args.methods, perceptual=False,
+                            degradations=args.degradation.split(","),
+                            config={"cases_source": "labelled dev pairs, both directions"})
+    if args.json:
+        result.write_json(args.json)
+    print("\n".join(gap_lines(result.by_dataset)))
+
+
+if __name__ == "__main__":
+    main()
