@@ -12,23 +12,18 @@ from __future__ import annotations
 
 import argparse
 
-from dsdit_geo.evaluation.report import Aggregate
+from dsdit_geo.evaluation.report import Aggregate, format_table
 from dsdit_geo.evaluation.runner import evaluate_cases
 from dsdit_geo.train.sources import discover_sources
 from dsdit_geo.train.split import list_dev_cases
 
 
-def gap_lines(aggregates: list[Aggregate]) -> list[str]:
-    """One line per (method, scale, dataset) with labelled pixels: unchanged, changed, gap, AUC."""
-    lines = []
-    for agg in aggregates:
-        trust = agg.trust
-        if trust.changed_mean is None or trust.unchanged_mean is None:
-            continue
-        auc = "–" if trust.auc is None else f"{trust.auc:.3f}"
-        lines.append(f"{agg.method:24s} x{agg.scale}  {agg.dataset:8s} unchanged {trust.unchanged_mean:.3f}  "
-                     f"changed {trust.changed_mean:.3f}  gap {trust.unchanged_mean - trust.changed_mean:.3f}  AUC {auc}")
-    return lines
+def gaps(aggregates: list[Aggregate]) -> str:
+    """The gap per (method, scale, dataset) with labelled pixels: mean trust on unchanged minus
+    changed pixels (two columns of `format_table`)."""
+    return ", ".join(f"{a.method} {a.dataset} x{a.scale} {a.trust.unchanged_mean - a.trust.changed_mean:.3f}"
+                     for a in aggregates
+                     if a.trust.changed_mean is not None and a.trust.unchanged_mean is not None)
 
 
 def main() -> None:
@@ -47,7 +42,8 @@ def main() -> None:
                             config={"cases_source": "labelled dev pairs, both directions"})
     if args.json:
         result.write_json(args.json)
-    print("\n".join(gap_lines(result.by_dataset)))
+    print(format_table(result.by_dataset))
+    print("gap (unchanged - changed):", gaps(result.by_dataset))
 
 
 if __name__ == "__main__":
