@@ -78,7 +78,9 @@ class TrainConfig:
            and of the true x0 (penalises the patch grid; 0 = off); x0_perceptual_loss_weight:
            weight of LPIPS-VGG between the HR decoded from the x0 estimate and the true HR
            (needs the perceptual weight packages; the AlexNet LPIPS used for scoring is never
-           trained on; 0 = off).
+           trained on; 0 = off); x0_dists_loss_weight: weight of DISTS between the same two
+           (texture-tolerant: misaligned texture of the right kind costs little; same packages;
+           0 = off).
     Fine-tuning: trainable: parameter-name prefixes that are trained (e.g. ["out_head"]: only
            the conv head); None = all. lr_multipliers: {name part: factor}: parameters whose
            name contains the part train at lr x factor (e.g. {"gate_agreement": 100}: a new
@@ -127,6 +129,7 @@ class TrainConfig:
     trust_rank_margin: float = 0.25
     x0_gradient_loss_weight: float = 0.0
     x0_perceptual_loss_weight: float = 0.0
+    x0_dists_loss_weight: float = 0.0
     trainable: list[str] | None = None
     lr_multipliers: dict[str, float] | None = None
     checkpoint_every: int = 500
@@ -236,7 +239,7 @@ class TrainConfig:
         floats = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "sigma_shift",
                   "unrelated_ref_prob", "weak_ref_prob", "aligned_ref_prob", "lr_sharpen_prob", "trust_loss_weight",
                   "trust_change_weight", "trust_target_power", "trust_rank_weight", "trust_rank_margin",
-                  "x0_gradient_loss_weight", "x0_perceptual_loss_weight")
+                  "x0_gradient_loss_weight", "x0_perceptual_loss_weight", "x0_dists_loss_weight")
         for key in floats:
             value = getattr(self, key)
             check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
@@ -262,6 +265,8 @@ class TrainConfig:
         check(isinstance(self.one_step, bool), f"one_step must be true or false, got {self.one_step!r}")
         check(self.x0_perceptual_loss_weight >= 0,
               f"x0_perceptual_loss_weight must be >= 0, got {self.x0_perceptual_loss_weight}")
+        check(self.x0_dists_loss_weight >= 0,
+              f"x0_dists_loss_weight must be >= 0, got {self.x0_dists_loss_weight}")
         check(self.trainable is None or (isinstance(self.trainable, list) and len(self.trainable) > 0
                                          and all(isinstance(t, str) and t for t in self.trainable)),
               f"trainable must be a non-empty list of parameter-name prefixes, got {self.trainable!r}")

@@ -16,6 +16,8 @@ One optimisation step s on rank r:
               + x0_gradient_loss_weight * L1 of image gradients of x0_hat = x_t - sigma v vs x0
               + x0_perceptual_loss_weight * LPIPS-VGG(decode(x0_hat), hr)
                 (`train.perceptual.masked_perceptual_loss`)
+              + x0_dists_loss_weight * DISTS(decode(x0_hat), hr)
+                (`train.perceptual.masked_dists_loss`)
 one_step: sigma = 1 and eps = 0 for every sample (x_t = 0, v = -x0): a deterministic one-step
 model whose flow loss is the MSE of its x0 estimate (the dev loss is measured the same way).
 For prediction "fusion" x0 is taken relative to the anchor (`flow.anchor.fusion_anchor`, the
@@ -64,7 +66,7 @@ from dsdit_geo.train.distributed import (
 )
 from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import DevBatch, load_records, make_dev_batch, make_loader, sample_config, step_seed
-from dsdit_geo.train.perceptual import masked_perceptual_loss
+from dsdit_geo.train.perceptual import masked_dists_loss, masked_perceptual_loss
 from dsdit_geo.train.trust import change_ranking_loss, trust_loss
 from dsdit_geo.train.monitor import LOG_NAME, RunLog, format_postfix, hardware_string, progress_bar
 
@@ -223,6 +225,11 @@ class Trainer:
             from dsdit_geo.metrics.lpips import get_lpips  # needs the optional weight packages
 
             self.perceptual = get_lpips("vgg", self.device)
+        self.dists: torch.nn.Module | None = None
+        if config.x0_dists_loss_weight > 0:
+            from dsdit_geo.metrics.dists import get_dists  # needs the optional weight packages
+
+            self.dists = get_dists(self.device)
         self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
         self.optimizer = make_optimizer(self.model, config, fused=self.device.type in ("cuda", "cpu"))
         self.scheduler = LambdaLR(self.optimizer, lr_factor(config))
@@ -294,14 +301,18 @@ class Trainer:
             out = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond, ref_scale=lam,
                       return_trust=weight > 0)
         loss = flow_matching_loss(out.velocity, x0, noise, mask=valid > 0.5)
-        if self.config.x0_gradient_loss_weight > 0 or self.perceptual is not None:
+        perceptual = self.perceptual is not None or self.dists is not None
+        if self.config.x0_gradient_loss_weight > 0 or perceptual:
             x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
         if self.config.x0_gradient_loss_weight > 0:
             loss = loss + self.config.x0_gradient_loss_weight * gradient_l1(x0_hat, x0, valid > 0.5)
-        if self.perceptual is not None:
+        if perceptual:
             hr_hat = self.param.decode(x0_hat, anchor)
+        if self.perceptual is not None:
             loss = loss + self.config.x0_perceptual_loss_weight * masked_perceptual_loss(
                 self.perceptual, hr_hat, hr, valid)
+        if self.dists is not None:
+            loss = loss + self.config.x0_dists_loss_weight * masked_dists_loss(self.dists, hr_hat, hr, valid)
         if weight > 0 and out.trust is not None:
             cfg, patch_px = self.config, int(self.model.config.patch_size)
             loss = loss + weight * trust_loss(out.trust.float(), hr, ref, scale, patch_px,

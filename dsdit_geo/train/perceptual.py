@@ -1,8 +1,10 @@
-"""A perceptual loss on the x0 estimate: LPIPS-VGG between the decoded HR and the true HR.
+"""Perceptual losses on the x0 estimate: LPIPS-VGG or DISTS between the decoded HR and the true HR.
 
 Scoring uses the AlexNet LPIPS (`dsdit_geo.metrics.lpips`); training on VGG16 features keeps the
-score from being the loss itself. Invalid pixels (outside the valid mask) are set to the truth
-in the estimate, so they add nothing.
+score from being the loss itself. DISTS compares feature means and correlations over the whole
+crop, so it tolerates texture that is right in kind but not pixel-aligned (the kind a Ref of
+another date carries). Invalid pixels (outside the valid mask) are set to the truth in the
+estimate, so they add nothing.
 
 Tensors (B, 3, H, W) float32 model range (0..1 nominal); valid (B, 1, H, W), > 0.5 = valid.
 """
@@ -22,3 +24,12 @@ def masked_perceptual_loss(lpips_net: nn.Module, hr_hat: torch.Tensor, hr: torch
     keep = valid > 0.5
     hr_hat = torch.where(keep, hr_hat, hr)
     return lpips_net(to_network(hr_hat), to_network(hr.detach())).mean()
+
+
+def masked_dists_loss(dists_net: nn.Module, hr_hat: torch.Tensor, hr: torch.Tensor,
+                      valid: torch.Tensor) -> torch.Tensor:
+    """Batch mean of ``dists_net(hr_hat, hr)`` on model-range images (DISTS takes 0..1), with
+    `hr_hat` replaced by `hr` outside `valid`. Gradients flow to `hr_hat` only; scalar tensor."""
+    keep = valid > 0.5
+    hr_hat = torch.where(keep, hr_hat, hr)
+    return dists_net(hr_hat, hr.detach()).mean()
