@@ -17,12 +17,16 @@ from torch import nn
 from dsdit_geo.flow.parameterization import to_network
 
 
+def _truth_outside_valid(hr_hat: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """`hr_hat` with `hr` where `valid` <= 0.5, so invalid pixels add nothing to a loss."""
+    return torch.where(valid > 0.5, hr_hat, hr)
+
+
 def masked_perceptual_loss(lpips_net: nn.Module, hr_hat: torch.Tensor, hr: torch.Tensor,
                            valid: torch.Tensor) -> torch.Tensor:
     """Batch mean of ``lpips_net(hr_hat, hr)`` (network space), with `hr_hat` replaced by `hr`
     outside `valid`. Gradients flow to `hr_hat` only; scalar tensor."""
-    keep = valid > 0.5
-    hr_hat = torch.where(keep, hr_hat, hr)
+    hr_hat = _truth_outside_valid(hr_hat, hr, valid)
     return lpips_net(to_network(hr_hat), to_network(hr.detach())).mean()
 
 
@@ -30,6 +34,4 @@ def masked_dists_loss(dists_net: nn.Module, hr_hat: torch.Tensor, hr: torch.Tens
                       valid: torch.Tensor) -> torch.Tensor:
     """Batch mean of ``dists_net(hr_hat, hr)`` on model-range images (DISTS takes 0..1), with
     `hr_hat` replaced by `hr` outside `valid`. Gradients flow to `hr_hat` only; scalar tensor."""
-    keep = valid > 0.5
-    hr_hat = torch.where(keep, hr_hat, hr)
-    return dists_net(hr_hat, hr.detach()).mean()
+    return dists_net(_truth_outside_valid(hr_hat, hr, valid), hr.detach()).mean()
