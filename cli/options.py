@@ -269,7 +269,7 @@ GuidanceOpt = Annotated[
         "--guidance",
         rich_help_panel=_DSDIT,
         show_default="the model's",
-        help="Autoguidance weight w (1 = off).",
+        help="Autoguidance weight w >= 0 (1 = off).",
     ),
 ]
 DetailOpt = Annotated[

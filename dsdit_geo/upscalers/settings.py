@@ -43,6 +43,8 @@ def check_sampling(
         raise OptionError(f"--steps must be at least 1, got {steps}")
     if guidance is not None and not math.isfinite(float(guidance)):
         raise OptionError(f"--guidance must be a finite number, got {guidance}")
+    if guidance is not None and guidance < 0:  # w 0 is the guide alone; below it points away from the model
+        raise OptionError(f"--guidance must be >= 0 (1 turns autoguidance off), got {guidance:g}")
     if ref_scale_weak is not None and not (math.isfinite(float(ref_scale_weak)) and ref_scale_weak >= 0):
         raise OptionError(f"--ref-scale-weak must be a finite number >= 0, got {ref_scale_weak}")
     if detail is not None and not (math.isfinite(float(detail)) and 0 <= detail <= MAX_DETAIL):

@@ -50,6 +50,7 @@ def test_sampling_values_are_checked_by_one_function(folder):
     """The API, the settings and validate_options give the same message for the same value."""
     cases = [({"steps": 0}, "--steps must be at least 1"),
              ({"guidance": float("nan")}, "--guidance must be a finite number"),
+             ({"guidance": -1.0}, "--guidance must be >= 0"),
              ({"ref_scale_weak": -1.0}, "--ref-scale-weak must be a finite number >= 0"),
              ({"detail": -0.1}, "--detail must be a number from 0 to 4"),
              ({"detail": float("inf")}, "--detail must be a number from 0 to 4")]
