@@ -24,8 +24,9 @@ from dsdit_geo.train.split import list_dev_cases
 
 def reverse_dev_cases(data_root: str | None = None) -> list:
     """The dev split's bi-temporal cases in the reverse direction only (not the criteria's)."""
-    forward = {c.case_id for c in list_dev_cases(discover_sources(data_root))}
-    both = list_dev_cases(discover_sources(data_root), both_directions=True)
+    records = discover_sources(data_root)
+    forward = {c.case_id for c in list_dev_cases(records)}
+    both = list_dev_cases(records, both_directions=True)
     return [c for c in both if c.case_id not in forward]
 
 
