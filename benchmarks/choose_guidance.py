@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 
+from dev_eval_args import add_dev_eval_args
 from dsdit_geo.evaluation.methods import parse_method
 from dsdit_geo.evaluation.report import Aggregate
 from dsdit_geo.evaluation.runner import evaluate_cases
@@ -49,10 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="the model folder (with guide/ and inference.json)")
     parser.add_argument("--guidance", default="1.1,1.2,1.3", help="candidate weights w (> 1)")
-    parser.add_argument("--scales", default="4,8")
-    parser.add_argument("--degradation", default="gauss_area,bicubic_aa,s2_mtf")
-    parser.add_argument("--data", default=None, help="data root (default $DSDIT_GEO_DATA, else ../shared/data)")
-    parser.add_argument("--json", default=None, help="also write the evaluation JSON here")
+    add_dev_eval_args(parser, degradation="gauss_area,bicubic_aa,s2_mtf")
     args = parser.parse_args()
     weights_w = [float(w) for w in args.guidance.split(",")]
     cases = reverse_dev_cases(args.data)

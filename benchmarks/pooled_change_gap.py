@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from dev_eval_args import add_dev_eval_args
 from dsdit_geo.evaluation.report import Aggregate, format_table
 from dsdit_geo.evaluation.runner import evaluate_cases
 from dsdit_geo.train.sources import discover_sources
@@ -29,10 +30,7 @@ def gaps(aggregates: list[Aggregate]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="dsdit", help="as `dsdit-geo evaluate --methods`")
-    parser.add_argument("--scales", default="4,8")
-    parser.add_argument("--degradation", default="gauss_area")
-    parser.add_argument("--data", default=None, help="data root (default $DSDIT_GEO_DATA, else ../shared/data)")
-    parser.add_argument("--json", default=None, help="also write the evaluation JSON here")
+    add_dev_eval_args(parser, degradation="gauss_area")
     args = parser.parse_args()
     cases = [c for c in list_dev_cases(discover_sources(args.data), both_directions=True) if c.label_path]
     counts = {d: sum(c.dataset == d for c in cases) for d in sorted({c.dataset for c in cases})}
