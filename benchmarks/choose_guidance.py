@@ -3,7 +3,7 @@ dev split's bi-temporal pairs in the **reverse** direction (each pair's earlier 
 its later date as the Ref). The criteria use the forward direction only, so a weight picked here
 is not picked on the cases it is then judged on (the scenes are the same; the targets are not).
 
-The rule (fixed before any run): the largest weight in `--weights-w` whose PSNR with the real
+The rule (fixed before any run): the largest weight in `--guidance` whose PSNR with the real
 Ref is at or above bicubic's in every (scale, degradation) cell; the smallest when none is.
 Prints the table and the choice; needs ../shared/data.
 
