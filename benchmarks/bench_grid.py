@@ -4,6 +4,7 @@ the bar for a shipped model is <= 1.1). Prints the ratio for bicubic, hpf and ea
 weights folder given (default: the bundled model), all at the sample's x10.
 
     python benchmarks/bench_grid.py [--weights DIR ...] [--steps N] [--guidance W] [--detail D]
+        [--ref-detail G]
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None)
     parser.add_argument("--detail", type=float, default=None)
+    parser.add_argument("--ref-detail", type=float, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         print(f"bicubic  grid ratio {grid_ratio('bicubic', folder):.3f}")
         print(f"hpf      grid ratio {grid_ratio('hpf', folder):.3f}")
         for weights in args.weights:
             ratio = grid_ratio("dsdit", folder, weights=weights, steps=args.steps, guidance=args.guidance,
-                               detail=args.detail)
+                               detail=args.detail, ref_detail=args.ref_detail)
             print(f"dsdit    grid ratio {ratio:.3f}  ({weights or 'bundled default'})")
 
 

@@ -47,7 +47,7 @@ def evaluate(
             rich_help_panel=_RUNS,
             show_default="bicubic,hpf,dsdit,dsdit:guidance=1",
             help="Methods, each optionally with overrides NAME:key=value;key=value (keys: steps, "
-            "guidance, ref_scale_weak, detail, guide, weights, seed, tile_px, overlap_px), e.g. "
+            "guidance, ref_scale_weak, detail, ref_detail, guide, weights, seed, tile_px, overlap_px), e.g. "
             "'hpf,dsdit:guidance=1.2;steps=8'.",
         ),
     ] = None,

@@ -282,6 +282,16 @@ DetailOpt = Annotated[
         "Ref fusion; LR for older models): 0 = the base alone, 1 = the whole sample.",
     ),
 ]
+RefDetailOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--ref-detail",
+        rich_help_panel=_DSDIT,
+        show_default="the model's schedule over the scale factor",
+        help="Trust-gated Ref detail: the share g >= 0 of the output's finest detail replaced by "
+        "the Ref's where the trust map trusts the Ref (g x trust); 0 = off. Same g at every scale.",
+    ),
+]
 RefScaleWeakOpt = Annotated[
     Optional[float],
     typer.Option(
@@ -362,6 +372,7 @@ def build_upscale_options(
     ref_scale_weak: float | None,
     guide: str | None = None,
     detail: float | None = None,
+    ref_detail: float | None = None,
     lr_nodata: str | None = None,
     ref_nodata: str | None = None,
     dst_nodata: str | None = None,
@@ -398,6 +409,7 @@ def build_upscale_options(
         ref_scale_weak=ref_scale_weak,
         guide=guide,
         detail=detail,
+        ref_detail=ref_detail,
         lr_nodata=parse_nodata(lr_nodata, "--lr-nodata"),
         ref_nodata=parse_nodata(ref_nodata, "--ref-nodata"),
         dst_nodata=parse_nodata(dst_nodata, "--dst-nodata"),

@@ -43,6 +43,7 @@ UPSCALE_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("guidance", opt.GuidanceOpt, D.guidance),
     ("ref_scale_weak", opt.RefScaleWeakOpt, D.ref_scale_weak),
     ("detail", opt.DetailOpt, D.detail),
+    ("ref_detail", opt.RefDetailOpt, D.ref_detail),
     ("guide", opt.GuideOpt, D.guide),
     ("lr_nodata", opt.LrNodataOpt, None),
     ("ref_nodata", opt.RefNodataOpt, None),

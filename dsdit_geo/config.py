@@ -42,6 +42,7 @@ class UpscaleOptions:
     guidance: float | None = None
     ref_scale_weak: float | None = None  # None: the model folder's inference.json, else 0
     detail: float | None = None  # share of the generated detail kept over the model's base; None: inference.json, else 1
+    ref_detail: float | None = None  # trust-gated Ref detail gain at every scale; None: inference.json's schedule, else 0
     guide: str | None = None  # autoguidance weak model: a folder or "self"; None: inference.json
     trust_map: str | None = None  # also write the blended alpha_ref (float32 COG) here
     # Nodata overrides (like gdalwarp -srcnodata / -dstnodata): None keeps the declared one,

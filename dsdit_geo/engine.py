@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 # The UpscaleOptions fields that choose the method or its settings (the rest is per run).
 METHOD_FIELDS = (
-    "method", "weights", "guide", "steps", "guidance", "ref_scale_weak", "detail", "seed", "device",
+    "method", "weights", "guide", "steps", "guidance", "ref_scale_weak", "detail", "ref_detail", "seed",
+    "device",
 )  # fmt: skip
 MAX_CACHED_UPSCALERS = 32
 

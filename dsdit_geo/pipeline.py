@@ -264,7 +264,7 @@ def validate_options(options: UpscaleOptions) -> None:
     check_device_text(options.device)
     if options.compress not in COMPRESSIONS:
         raise OptionError(f"--compress must be one of {', '.join(COMPRESSIONS)}, got {options.compress!r}")
-    check_sampling(options.steps, options.guidance, options.ref_scale_weak, options.detail)
+    check_sampling(options.steps, options.guidance, options.ref_scale_weak, options.detail, options.ref_detail)
     if options.resampling not in WARP_RESAMPLINGS:
         raise OptionError(
             f"--resampling must be one of {', '.join(WARP_RESAMPLINGS)}, got {options.resampling!r}"

@@ -52,6 +52,7 @@ OVERRIDES: dict[str, Override] = {
     "guidance": Override(_float, "w"),
     "ref_scale_weak": Override(_float, "weak"),
     "detail": Override(_float, "detail"),
+    "ref_detail": Override(_float, "ref_detail"),
     "weights": Override(os.path.expanduser, "weights"),
     "guide": Override(os.path.expanduser, "guide"),  # a folder, or "self" (left as it is)
     "seed": Override(int, "seed"),

@@ -57,6 +57,7 @@ from dsdit_geo.errors import ModelError
 from dsdit_geo.flow.anchor import anchor_context_px, fusion_anchor
 from dsdit_geo.flow.noise import position_keyed_noise
 from dsdit_geo.flow.parameterization import Parameterization, to_network
+from dsdit_geo.flow.ref_detail import gain_at_scale, inject_ref_detail, ref_detail_context_px
 from dsdit_geo.flow.sampler import make_velocity_fn, sample_euler
 from dsdit_geo.model.presets import PRESETS
 from dsdit_geo.model.transformer import DSDiTTransformer
@@ -65,6 +66,7 @@ from dsdit_geo.upscalers.settings import (  # noqa: F401 - the defaults are re-e
     DEFAULT_DETAIL,
     DEFAULT_GUIDANCE,
     DEFAULT_OVERLAP_PX,
+    DEFAULT_REF_DETAIL_SIGMA_LR_PX,
     DEFAULT_REF_SCALE_WEAK,
     DEFAULT_START,
     DEFAULT_STEPS,
@@ -145,7 +147,8 @@ class DSDiTUpscaler:
 
     model: a DSDiTTransformer (moved to ``device``, eval, no grad). steps, guidance (w),
     ref_scale_weak (lambda of the weak pass), detail (share of the sampled detail kept over the
-    base, module doc step 4), seed (position-keyed noise). tile_px / overlap_px:
+    base, module doc step 4), ref_detail ((scale factor, gain) pairs) and ref_detail_sigma_lr_px
+    (module doc step 5; default off), seed (position-keyed noise). tile_px / overlap_px:
     defaults when the user gives none (tile rounded up to a multiple of the patch size).
     weights_name: the model folder's name, recorded in the tags. guide: the weak pass's own
     model (None: the model itself at lambda ref_scale_weak); guide_name: its name for the tags.
@@ -163,6 +166,8 @@ class DSDiTUpscaler:
         guidance: float = DEFAULT_GUIDANCE,
         ref_scale_weak: float = DEFAULT_REF_SCALE_WEAK,
         detail: float = DEFAULT_DETAIL,
+        ref_detail: tuple[tuple[float, float], ...] = (),
+        ref_detail_sigma_lr_px: float = DEFAULT_REF_DETAIL_SIGMA_LR_PX,
         start: str = DEFAULT_START,
         seed: int = 0,
         device: torch.device | str = "cpu",
@@ -174,6 +179,10 @@ class DSDiTUpscaler:
         scale: float | None = None,
     ) -> None:
         check_sampling(steps, float(guidance), float(ref_scale_weak), float(detail))
+        for _, gain in ref_detail:
+            check_sampling(None, None, None, None, float(gain))
+        if not (ref_detail_sigma_lr_px > 0 and ref_detail_sigma_lr_px < float("inf")):
+            raise ValueError(f"ref_detail_sigma_lr_px must be > 0, got {ref_detail_sigma_lr_px}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.guide = None
@@ -193,9 +202,14 @@ class DSDiTUpscaler:
         self.scale_conditioning = bool(config.scale_conditioning)
         self.parameterization = Parameterization.from_config(config)
         self.anchored = self.parameterization.prediction == "fusion"
+        self.ref_detail = tuple(sorted((float(s), float(g)) for s, g in ref_detail))
+        self.ref_detail_sigma_lr_px = float(ref_detail_sigma_lr_px)
         self.context_px = 0
-        if self.anchored:
-            halo = anchor_context_px(float(scale) if scale else 10.0)
+        at_scale = float(scale) if scale else 10.0
+        halo = anchor_context_px(at_scale) if self.anchored else 0
+        if self.provides_trust and gain_at_scale(self.ref_detail, at_scale) > 0:
+            halo = max(halo, ref_detail_context_px(self.ref_detail_sigma_lr_px, at_scale))
+        if halo:
             self.context_px = -(-halo // self.patch_px) * self.patch_px
         self.steps, self.guidance, self.ref_scale_weak = steps, float(guidance), float(ref_scale_weak)
         self.detail = float(detail)
@@ -234,6 +248,8 @@ class DSDiTUpscaler:
             guidance=settings.guidance,
             ref_scale_weak=settings.ref_scale_weak,
             detail=settings.detail,
+            ref_detail=settings.ref_detail,
+            ref_detail_sigma_lr_px=settings.ref_detail_sigma_lr_px,
             start=settings.start,
             seed=settings.seed,
             device=settings.device,
@@ -261,13 +277,13 @@ class DSDiTUpscaler:
         anchor, ctx = lr, self.context_px
         if self.anchored:
             anchor, _ = fusion_anchor(lr, ref, batch.scale, batch.origin_px, batch.ref_valid)
-            if ctx:
-                if height <= 2 * ctx or width <= 2 * ctx:
-                    raise ValueError(f"tile {height}x{width} has no room inside its {ctx} px halo")
-                inner = (slice(None), slice(None), slice(ctx, height - ctx), slice(ctx, width - ctx))
-                full_anchor = anchor
-                lr, ref, anchor = lr[inner], ref[inner], anchor[inner]
-                height, width = height - 2 * ctx, width - 2 * ctx
+        full_anchor, full_ref = anchor, ref
+        if ctx:  # the transformer runs on the tile without its halo
+            if height <= 2 * ctx or width <= 2 * ctx:
+                raise ValueError(f"tile {height}x{width} has no room inside its {ctx} px halo")
+            inner = (slice(None), slice(None), slice(ctx, height - ctx), slice(ctx, width - ctx))
+            lr, ref, anchor = lr[inner], ref[inner], anchor[inner]
+            height, width = height - 2 * ctx, width - 2 * ctx
         if self.start == "zero":
             noise = torch.zeros((b, n_channels, height, width), device=self.device)
         else:
@@ -306,16 +322,25 @@ class DSDiTUpscaler:
                 trust = F.interpolate(
                     result.trust.float(), size=(height, width), mode="bilinear", align_corners=False
                 ).clamp(0, 1)
-            if self.anchored and ctx:  # the halo holds the anchor (cropped off by the pipeline)
+            if ctx:  # the halo holds the anchor (cropped off by the pipeline)
                 hr = F.pad(hr - full_anchor[inner], (ctx, ctx, ctx, ctx)) + full_anchor
                 trust = None if trust is None else F.pad(trust, (ctx, ctx, ctx, ctx))
-            hr = merge_bands(hr, n_bands)
             if trust is not None:
                 trust = trust * batch.ref_valid.to(self.device, torch.float32)
+                gain = gain_at_scale(self.ref_detail, float(batch.scale))
+                sigma_hr_px = self.ref_detail_sigma_lr_px * float(batch.scale)
+                hr = inject_ref_detail(hr, full_ref, trust, gain, sigma_hr_px)
+            hr = merge_bands(hr, n_bands)
         return TileResult(
             hr=hr.to("cpu", torch.float32).contiguous(),
             trust=None if trust is None else trust.to("cpu", torch.float32).contiguous(),
         )
+
+    def _ref_detail_text(self) -> str:
+        """The gain schedule for the tags: "0.5" (every scale) or "x4:0,x8:0.5"."""
+        if len(self.ref_detail) == 1:
+            return f"{self.ref_detail[0][1]:g}"
+        return ",".join(f"x{s:g}:{g:g}" for s, g in self.ref_detail) or "0"
 
     def describe(self) -> dict[str, str]:
         """Sampling settings and model identity, for the output's tags (method_* keys)."""
@@ -325,6 +350,8 @@ class DSDiTUpscaler:
             "guidance": f"{self.guidance:g}",
             "ref_scale_weak": f"{self.ref_scale_weak:g}",
             "detail": f"{self.detail:g}",
+            "ref_detail": self._ref_detail_text(),
+            "ref_detail_sigma_lr_px": f"{self.ref_detail_sigma_lr_px:g}",
             "start": self.start,
             "guide": self.guide_name if self.guidance != 1.0 else "none",
             "weights": self.weights_name,

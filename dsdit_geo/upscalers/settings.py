@@ -29,6 +29,9 @@ DEFAULT_GUIDANCE = 1.0
 DEFAULT_REF_SCALE_WEAK = 0.0  # the weak pass runs without its Ref attention term
 DEFAULT_DETAIL = 1.0  # the whole generated sample
 MAX_DETAIL = 4.0
+DEFAULT_REF_DETAIL = 0.0  # no trust-gated Ref detail unless the model folder asks for it
+MAX_REF_DETAIL = 2.0
+DEFAULT_REF_DETAIL_SIGMA_LR_PX = 0.25
 DEFAULT_START = "noise"  # inference.json "start": "zero" for a one-step model (weights.START_MODES)
 DEFAULT_TILE_PX = 128  # rounded up to a multiple of the patch size
 DEFAULT_OVERLAP_PX = 32
@@ -36,7 +39,11 @@ T = TypeVar("T", int, float)
 
 
 def check_sampling(
-    steps: int | None, guidance: float | None, ref_scale_weak: float | None, detail: float | None = None
+    steps: int | None,
+    guidance: float | None,
+    ref_scale_weak: float | None,
+    detail: float | None = None,
+    ref_detail: float | None = None,
 ) -> None:
     """OptionError for a sampling value out of range (None = not given, not checked)."""
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
@@ -49,6 +56,8 @@ def check_sampling(
         raise OptionError(f"--ref-scale-weak must be a finite number >= 0, got {ref_scale_weak}")
     if detail is not None and not (math.isfinite(float(detail)) and 0 <= detail <= MAX_DETAIL):
         raise OptionError(f"--detail must be a number from 0 to {MAX_DETAIL:g}, got {detail}")
+    if ref_detail is not None and not (math.isfinite(float(ref_detail)) and 0 <= ref_detail <= MAX_REF_DETAIL):
+        raise OptionError(f"--ref-detail must be a number from 0 to {MAX_REF_DETAIL:g}, got {ref_detail:g}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,9 @@ class DSDiTSettings:
 
     weights: the model folder; guide: the autoguidance weak model's folder (None: the model
     itself at lambda ref_scale_weak); detail: share of the generated detail kept over the
-    model's deterministic base (`DSDiTUpscaler`); start: "noise" or "zero", what sampling
+    model's deterministic base (`DSDiTUpscaler`); ref_detail: the trust-gated Ref detail gain
+    as (scale factor, gain) pairs (`dsdit_geo.flow.ref_detail`; one pair = the same gain at every
+    scale), ref_detail_sigma_lr_px its high-pass sigma in LR px; start: "noise" or "zero", what sampling
     starts from at sigma 1 (inference.json only: a property of how the model was trained);
     device: a resolved torch device name ("cpu", "cuda:0"); tile_px / overlap_px: defaults when
     the user gives none; patch_px, provides_trust, injection: from config.json.
@@ -69,6 +80,8 @@ class DSDiTSettings:
     guidance: float
     ref_scale_weak: float
     detail: float
+    ref_detail: tuple[tuple[float, float], ...]
+    ref_detail_sigma_lr_px: float
     start: str
     seed: int
     device: str
@@ -107,7 +120,16 @@ class DSDiTSettings:
         guidance = float(_pick(options.guidance, recommended.guidance, DEFAULT_GUIDANCE))
         weak = float(_pick(options.ref_scale_weak, recommended.ref_scale_weak, DEFAULT_REF_SCALE_WEAK))
         detail = float(_pick(options.detail, recommended.detail, DEFAULT_DETAIL))
-        check_sampling(steps, guidance, weak, detail)
+        check_sampling(steps, guidance, weak, detail, options.ref_detail)
+        if options.ref_detail is not None:
+            ref_detail = ((1.0, float(options.ref_detail)),)
+        else:
+            ref_detail = recommended.ref_detail or ((1.0, DEFAULT_REF_DETAIL),)
+        for _, gain in ref_detail:
+            if gain > MAX_REF_DETAIL:
+                raise ModelError(f"{folder}/inference.json: ref_detail gains must be at most "
+                                 f"{MAX_REF_DETAIL:g}, got {gain:g}")
+        sigma_lr_px = _pick(None, recommended.ref_detail_sigma_lr_px, DEFAULT_REF_DETAIL_SIGMA_LR_PX)
         start = recommended.start or DEFAULT_START
         if start == "zero" and steps != 1:
             raise OptionError(f"{folder.name} is a one-step model (inference.json start \"zero\"): "
@@ -123,6 +145,8 @@ class DSDiTSettings:
             guidance=guidance,
             ref_scale_weak=weak,
             detail=detail,
+            ref_detail=ref_detail,
+            ref_detail_sigma_lr_px=float(sigma_lr_px),
             start=start,
             seed=int(options.seed),
             device=str(resolve_device(options.device)),

@@ -9,7 +9,10 @@ A model folder is what ``DSDiTTransformer.save_pretrained`` writes::
 
 ``inference.json`` is a JSON object with any of ``steps`` (int >= 1), ``guidance`` (w, float),
 ``ref_scale_weak`` (lambda of the weak pass, float >= 0), ``detail`` (share of the generated
-detail kept on top of the model's deterministic base, float >= 0), ``guide`` (the autoguidance weak model:
+detail kept on top of the model's deterministic base, float >= 0), ``ref_detail`` (the
+trust-gated Ref detail gain, ``dsdit_geo.flow.ref_detail``: a number >= 0 for every scale factor,
+or an object {scale factor: gain}, e.g. ``{"4": 0, "8": 0.5}``, linear in between),
+``ref_detail_sigma_lr_px`` (its high-pass sigma in LR pixels, > 0), ``guide`` (the autoguidance weak model:
 a model folder, relative to this folder or absolute, or ``"self"``), ``tile_px`` and
 ``overlap_px`` (HR px); other keys (notes, measurements) are ignored. Explicit options override it.
 
@@ -135,6 +138,8 @@ class InferenceDefaults:
     guidance: float | None = None
     ref_scale_weak: float | None = None
     detail: float | None = None
+    ref_detail: tuple[tuple[float, float], ...] | None = None  # (scale factor, gain), sorted
+    ref_detail_sigma_lr_px: float | None = None
     tile_px: int | None = None
     overlap_px: int | None = None
     guide: str | None = None
@@ -170,6 +175,32 @@ def _float_setting(data: dict[str, Any], key: str, minimum: float | None, path: 
     return float(value)
 
 
+def _schedule_setting(data: dict[str, Any], key: str, path: Path) -> tuple[tuple[float, float], ...] | None:
+    """A gain >= 0 (every scale factor: ((1, gain),)) or {scale factor > 0: gain >= 0}."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return ((1.0, float(_float_setting(data, key, 0.0, path))),)
+    if not value:
+        raise ModelError(f"{path}: {key} must not be an empty object")
+    points = []
+    for scale_text, gain in value.items():
+        try:
+            scale = float(scale_text)
+        except ValueError:
+            scale = math.nan
+        if not (math.isfinite(scale) and scale > 0):
+            raise ModelError(f"{path}: {key} keys must be scale factors > 0, got {scale_text!r}")
+        ok = isinstance(gain, (int, float)) and not isinstance(gain, bool) and math.isfinite(gain)
+        if not ok or gain < 0:
+            raise ModelError(f"{path}: {key}[{scale_text!r}] must be a finite number >= 0, got {gain!r}")
+        if any(scale == known for known, _ in points):
+            raise ModelError(f"{path}: {key} names the scale factor {scale:g} twice")
+        points.append((scale, float(gain)))
+    return tuple(sorted(points))
+
+
 def _text_setting(data: dict[str, Any], key: str, path: Path) -> str | None:
     value = data.get(key)
     if value is None:
@@ -190,11 +221,15 @@ def read_inference_defaults(folder: Path) -> InferenceDefaults:
         guidance=_float_setting(data, "guidance", None, path),
         ref_scale_weak=_float_setting(data, "ref_scale_weak", 0.0, path),
         detail=_float_setting(data, "detail", 0.0, path),
+        ref_detail=_schedule_setting(data, "ref_detail", path),
+        ref_detail_sigma_lr_px=_float_setting(data, "ref_detail_sigma_lr_px", 0.0, path),
         tile_px=_int_setting(data, "tile_px", 1, path, MAX_INFERENCE_TILE_PX),
         overlap_px=_int_setting(data, "overlap_px", 0, path, MAX_INFERENCE_TILE_PX),
         guide=_text_setting(data, "guide", path),
         start=_text_setting(data, "start", path),
     )
+    if defaults.ref_detail_sigma_lr_px == 0.0:
+        raise ModelError(f"{path}: ref_detail_sigma_lr_px must be > 0, got 0")
     if defaults.start is not None and defaults.start not in START_MODES:
         raise ModelError(f"{path}: start must be one of {', '.join(START_MODES)}, got {defaults.start!r}")
     tile_px, overlap_px = defaults.tile_px, defaults.overlap_px

@@ -148,6 +148,13 @@ def test_settings_options_over_inference_json_over_defaults(tmp_path):
         ('{"guidance": "high"}', "guidance must be a finite number"),
         ('{"ref_scale_weak": -1}', "ref_scale_weak must be a finite number >= 0"),
         ('{"detail": -0.5}', "detail must be a finite number >= 0"),
+        ('{"ref_detail": -0.5}', "ref_detail must be a finite number >= 0"),
+        ('{"ref_detail": {}}', "ref_detail must not be an empty object"),
+        ('{"ref_detail": {"x8": 0.5}}', "ref_detail keys must be scale factors > 0"),
+        ('{"ref_detail": {"8": -1}}', "ref_detail\\['8'\\] must be a finite number >= 0"),
+        ('{"ref_detail": {"8": 0.5, "8.0": 0.4}}', "names the scale factor 8 twice"),
+        ('{"ref_detail": 2.5}', "ref_detail gains must be at most 2"),
+        ('{"ref_detail_sigma_lr_px": 0}', "ref_detail_sigma_lr_px must be > 0"),
         ('{"tile_px": 30}', "tile_px 30 is not a multiple of the model's patch size 4"),
         ('{"tile_px": 32, "overlap_px": 32}', "overlap_px 32 must be below tile_px 32"),
         ('{"start": "ones"}', "start must be one of noise, zero"),
@@ -242,6 +249,8 @@ def test_bundled_model_is_the_default(tmp_path, monkeypatch):
         ({"steps": 0}, "--steps must be at least 1"),
         ({"guidance": math.nan}, "--guidance must be a finite number"),
         ({"ref_scale_weak": -0.5}, "--ref-scale-weak must be a finite number >= 0"),
+        ({"ref_detail": -0.1}, "--ref-detail must be a number from 0 to 2"),
+        ({"ref_detail": 2.5}, "--ref-detail must be a number from 0 to 2"),
         ({"device": "tpu"}, "--device must be auto, cpu, cuda or cuda:N"),
     ],
 )
@@ -582,3 +591,37 @@ def test_detail_keeps_a_share_of_what_the_sample_adds_to_the_base(tmp_path, pred
     recommended = make()
     assert recommended.detail == 0.5 and recommended.describe()["detail"] == "0.5"
     torch.testing.assert_close(recommended.upscale(batch).hr, half)
+
+
+@pytest.mark.parametrize("prediction", ["fusion", "residual"])
+def test_ref_detail_swaps_a_trusted_share_of_the_finest_detail_for_the_refs(tmp_path, prediction):
+    """ref_detail g: hr' = hr + g * trust * (HP(ref) - HP(hr)) on the whole tile (halo
+    included, where the trust is 0); off by default; inference.json gives a schedule over the
+    scale factor, --ref-detail one gain for all; the halo covers the high-pass kernel."""
+    from dsdit_geo.flow.ref_detail import inject_ref_detail, ref_detail_context_px
+
+    folder = save_model(tmp_path / "m", prediction=prediction, residual_scale=4.0, conv_head=4)
+    make = lambda **o: make_upscaler(UpscaleOptions(method="dsdit", weights=folder, device="cpu", steps=2, **o),
+                                     scale=4.0)
+    off, on = make(), make(ref_detail=0.8)
+    assert on.context_px >= ref_detail_context_px(0.25, 4.0) and on.context_px % on.patch_px == 0
+    batch = tiles(size=2 * on.context_px + 16)
+    batch.scale = 4.0
+    plain = base = make(ref_detail=0.0).upscale(batch)
+    torch.testing.assert_close(off.upscale(batch).hr, plain.hr)  # default: off
+    if off.context_px != on.context_px:  # residual: no halo without ref_detail; compare with one
+        off.context_px = on.context_px
+        plain = off.upscale(batch)
+    got = on.upscale(batch)
+    torch.testing.assert_close(got.trust, plain.trust)  # the trust map is not touched
+    expected = inject_ref_detail(plain.hr, batch.ref_hr, plain.trust, 0.8, 0.25 * 4.0)
+    torch.testing.assert_close(got.hr, expected, atol=1e-5, rtol=0)
+    assert float((got.hr - plain.hr).abs().mean()) > 1e-4
+    assert on.describe()["ref_detail"] == "0.8" and on.describe()["ref_detail_sigma_lr_px"] == "0.25"
+    (tmp_path / "m" / "inference.json").write_text(
+        '{"ref_detail": {"8": 1.6, "4": 0}, "ref_detail_sigma_lr_px": 0.5}')
+    scheduled = make()
+    assert scheduled.ref_detail == ((4.0, 0.0), (8.0, 1.6)) and scheduled.ref_detail_sigma_lr_px == 0.5
+    assert scheduled.describe()["ref_detail"] == "x4:0,x8:1.6"
+    torch.testing.assert_close(scheduled.upscale(batch).hr, base.hr)  # x4: gain 0
+    assert make(ref_detail=0.8).ref_detail == ((1.0, 0.8),)  # the option wins over the schedule

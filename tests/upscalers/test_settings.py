@@ -53,11 +53,13 @@ def test_sampling_values_are_checked_by_one_function(folder):
              ({"guidance": -1.0}, "--guidance must be >= 0"),
              ({"ref_scale_weak": -1.0}, "--ref-scale-weak must be a finite number >= 0"),
              ({"detail": -0.1}, "--detail must be a number from 0 to 4"),
-             ({"detail": float("inf")}, "--detail must be a number from 0 to 4")]
+             ({"detail": float("inf")}, "--detail must be a number from 0 to 4"),
+             ({"ref_detail": -0.5}, "--ref-detail must be a number from 0 to 2"),
+             ({"ref_detail": float("nan")}, "--ref-detail must be a number from 0 to 2")]
     for values, message in cases:
         with pytest.raises(OptionError, match=message):
             check_sampling(values.get("steps"), values.get("guidance"), values.get("ref_scale_weak"),
-                           values.get("detail"))
+                           values.get("detail"), values.get("ref_detail"))
         with pytest.raises(OptionError, match=message):
             validate_options(UpscaleOptions(method="hpf", **values))
         with pytest.raises(OptionError, match=message):
