@@ -53,7 +53,7 @@ import torch.nn.functional as F
 
 from dsdit_geo.config import UpscaleOptions
 from dsdit_geo.device import resolve_device  # noqa: F401 - re-exported (tests, callers)
-from dsdit_geo.errors import ModelError
+from dsdit_geo.errors import ModelError, TrustMapError
 from dsdit_geo.flow.anchor import anchor_context_px, fusion_anchor
 from dsdit_geo.flow.noise import position_keyed_noise
 from dsdit_geo.flow.parameterization import Parameterization, to_network
@@ -203,6 +203,8 @@ class DSDiTUpscaler:
         self.parameterization = Parameterization.from_config(config)
         self.anchored = self.parameterization.prediction == "fusion"
         self.ref_detail = tuple(sorted((float(s), float(g)) for s, g in ref_detail))
+        if not self.provides_trust and any(gain > 0 for _, gain in self.ref_detail):
+            raise TrustMapError(f"--ref-detail needs {self.no_trust_reason}")
         self.ref_detail_sigma_lr_px = float(ref_detail_sigma_lr_px)
         self.context_px = 0
         at_scale = float(scale) if scale else 10.0

@@ -287,6 +287,9 @@ def test_trust_map_needs_a_plw_model(tmp_path):
     assert load(folder).provides_trust is False and load(folder).upscale(tiles(b=1)).trust is None
     with pytest.raises(ModelError, match="--trust-map needs a model with PLW injection"):
         load(folder, trust_map=str(tmp_path / "trust.tif"))
+    with pytest.raises(OptionError, match="--ref-detail needs a model with PLW injection"):
+        load(folder, ref_detail=0.5)  # the step is gated by the trust map
+    assert load(folder, ref_detail=0.0).provides_trust is False
 
 
 # -- sampling ------------------------------------------------------------------------------------
