@@ -78,8 +78,7 @@ def main() -> None:
     if args.json:
         result.write_json(args.json)
     labels = {c: parse_method(spec).label for c, spec in specs.items()}
-    names = {label: "bicubic" if label == "bicubic" else f"sigma {c[0]:g} gain {c[1]:g}"
-             for c, label in [*labels.items(), ((0, 0), "bicubic")]}
+    names = {"bicubic": "bicubic", **{label: f"sigma {c[0]:g} gain {c[1]:g}" for c, label in labels.items()}}
     for a in sorted(result.aggregates, key=lambda a: (a.degradation, a.method)):
         print(f"x{a.scale} {a.degradation:10s} {names[a.method]:22s} PSNR {a.psnr:6.3f}  LPIPS {a.lpips:.4f}")
     chosen = choose(result.aggregates, labels)

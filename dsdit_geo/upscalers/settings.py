@@ -129,7 +129,7 @@ class DSDiTSettings:
             if gain > MAX_REF_DETAIL:
                 raise ModelError(f"{folder}/inference.json: ref_detail gains must be at most "
                                  f"{MAX_REF_DETAIL:g}, got {gain:g}")
-        sigma_lr_px = _pick(None, recommended.ref_detail_sigma_lr_px, DEFAULT_REF_DETAIL_SIGMA_LR_PX)
+        sigma_lr_px = recommended.ref_detail_sigma_lr_px or DEFAULT_REF_DETAIL_SIGMA_LR_PX  # never 0
         start = recommended.start or DEFAULT_START
         if start == "zero" and steps != 1:
             raise OptionError(f"{folder.name} is a one-step model (inference.json start \"zero\"): "

@@ -192,12 +192,11 @@ def _schedule_setting(data: dict[str, Any], key: str, path: Path) -> tuple[tuple
             scale = math.nan
         if not (math.isfinite(scale) and scale > 0):
             raise ModelError(f"{path}: {key} keys must be scale factors > 0, got {scale_text!r}")
-        ok = isinstance(gain, (int, float)) and not isinstance(gain, bool) and math.isfinite(gain)
-        if not ok or gain < 0:
-            raise ModelError(f"{path}: {key}[{scale_text!r}] must be a finite number >= 0, got {gain!r}")
+        entry = f"{key}[{scale_text!r}]"
+        gain = _float_setting({entry: gain}, entry, 0.0, path)
         if any(scale == known for known, _ in points):
             raise ModelError(f"{path}: {key} names the scale factor {scale:g} twice")
-        points.append((scale, float(gain)))
+        points.append((scale, gain))
     return tuple(sorted(points))
 
 
