@@ -57,3 +57,18 @@ def inject_ref_detail(
     detail_ref = ref - gaussian_blur(ref, kernel)
     detail_hr = hr - gaussian_blur(hr, kernel)
     return hr + gain * trust * (detail_ref - detail_hr)
+
+
+def inject_ref_detail_per_sample(
+    hr: torch.Tensor, ref: torch.Tensor, trust: torch.Tensor, scales: Sequence[float],
+    schedule: Schedule, sigma_lr_px: float,
+) -> torch.Tensor:
+    """`inject_ref_detail` for a batch whose samples have their own scale factor (training):
+    sample i gets gain_at_scale(schedule, scales[i]) and sigma sigma_lr_px x scales[i] HR px.
+    hr, ref (B, C, H, W), trust (B, 1, H, W); differentiable in hr and trust."""
+    parts = [
+        inject_ref_detail(hr[i:i + 1], ref[i:i + 1], trust[i:i + 1],
+                          gain_at_scale(schedule, float(s)), sigma_lr_px * float(s))
+        for i, s in enumerate(scales)
+    ]
+    return torch.cat(parts, dim=0)

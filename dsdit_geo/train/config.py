@@ -80,7 +80,11 @@ class TrainConfig:
            (needs the perceptual weight packages; the AlexNet LPIPS used for scoring is never
            trained on; 0 = off); x0_dists_loss_weight: weight of DISTS between the same two
            (texture-tolerant: misaligned texture of the right kind costs little; same packages;
-           0 = off).
+           0 = off); x0_ref_detail: the trust-gated Ref detail step of inference
+           (`flow.ref_detail`) applied to the x0 estimate before every x0 loss, so the model
+           learns with the step it is sampled with: {scale factor: gain}, linear in the scale
+           factor, ends held (None = off; one_step only); x0_ref_detail_sigma_lr_px: its
+           high-pass sigma in LR px.
     Fine-tuning: trainable: parameter-name prefixes that are trained (e.g. ["out_head"]: only
            the conv head); None = all. lr_multipliers: {name part: factor}: parameters whose
            name contains the part train at lr x factor (e.g. {"gate_agreement": 100}: a new
@@ -130,6 +134,8 @@ class TrainConfig:
     x0_gradient_loss_weight: float = 0.0
     x0_perceptual_loss_weight: float = 0.0
     x0_dists_loss_weight: float = 0.0
+    x0_ref_detail: dict[str, float] | None = None
+    x0_ref_detail_sigma_lr_px: float = 0.25
     trainable: list[str] | None = None
     lr_multipliers: dict[str, float] | None = None
     checkpoint_every: int = 500
@@ -209,6 +215,28 @@ class TrainConfig:
 
         return preset_config(self.preset, **self.model)
 
+    def ref_detail_schedule(self) -> tuple[tuple[float, float], ...]:
+        """x0_ref_detail as sorted (scale factor, gain) pairs (empty when off); ValueError on keys
+        that are not scale factors > 0 or gains outside [0, MAX_REF_DETAIL]."""
+        from dsdit_geo.upscalers.settings import MAX_REF_DETAIL
+
+        if self.x0_ref_detail is None:
+            return ()
+        if not isinstance(self.x0_ref_detail, Mapping) or not self.x0_ref_detail:
+            raise ValueError(f"x0_ref_detail must be a non-empty {{scale factor: gain}} object, got {self.x0_ref_detail!r}")
+        points = []
+        for key, gain in self.x0_ref_detail.items():
+            try:
+                scale = float(key)
+            except ValueError:
+                scale = math.nan
+            if not (math.isfinite(scale) and scale > 0):
+                raise ValueError(f"x0_ref_detail keys must be scale factors > 0, got {key!r}")
+            if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 <= gain <= MAX_REF_DETAIL:
+                raise ValueError(f"x0_ref_detail[{key!r}] must be a gain from 0 to {MAX_REF_DETAIL:g}, got {gain!r}")
+            points.append((scale, float(gain)))
+        return tuple(sorted(points))
+
     def resume_conflicts(self, recorded: TrainConfig) -> list[str]:
         """Keys whose values differ from `recorded` and may not change on resume."""
         mine, theirs = self.to_dict(), recorded.to_dict()
@@ -239,7 +267,8 @@ class TrainConfig:
         floats = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "sigma_shift",
                   "unrelated_ref_prob", "weak_ref_prob", "aligned_ref_prob", "lr_sharpen_prob", "trust_loss_weight",
                   "trust_change_weight", "trust_target_power", "trust_rank_weight", "trust_rank_margin",
-                  "x0_gradient_loss_weight", "x0_perceptual_loss_weight", "x0_dists_loss_weight")
+                  "x0_gradient_loss_weight", "x0_perceptual_loss_weight", "x0_dists_loss_weight",
+                  "x0_ref_detail_sigma_lr_px")
         for key in floats:
             value = getattr(self, key)
             check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
@@ -267,6 +296,11 @@ class TrainConfig:
               f"x0_perceptual_loss_weight must be >= 0, got {self.x0_perceptual_loss_weight}")
         check(self.x0_dists_loss_weight >= 0,
               f"x0_dists_loss_weight must be >= 0, got {self.x0_dists_loss_weight}")
+        check(self.x0_ref_detail_sigma_lr_px > 0,
+              f"x0_ref_detail_sigma_lr_px must be > 0, got {self.x0_ref_detail_sigma_lr_px}")
+        self.ref_detail_schedule()  # raises ValueError on a bad schedule
+        check(self.x0_ref_detail is None or self.one_step,
+              "x0_ref_detail needs one_step (the step follows the final output, not every sampling step)")
         check(self.trainable is None or (isinstance(self.trainable, list) and len(self.trainable) > 0
                                          and all(isinstance(t, str) and t for t in self.trainable)),
               f"trainable must be a non-empty list of parameter-name prefixes, got {self.trainable!r}")

@@ -17,6 +17,8 @@ One optimisation step s on rank r:
               + x0_perceptual_loss_weight * LPIPS-VGG(decode(x0_hat), hr)
                 (`train.perceptual.masked_perceptual_loss`)
               + x0_dists_loss_weight * DISTS(decode(x0_hat), hr)
+              (x0_ref_detail: x0_hat, and with it the flow loss's v, is first passed through the
+               trust-gated Ref detail step of inference, `flow.ref_detail`)
                 (`train.perceptual.masked_dists_loss`)
 one_step: sigma = 1 and eps = 0 for every sample (x_t = 0, v = -x0): a deterministic one-step
 model whose flow loss is the MSE of its x0 estimate (the dev loss is measured the same way).
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -50,6 +53,7 @@ from dsdit_geo.device import resolve_device
 from dsdit_geo.flow.anchor import fusion_anchor
 from dsdit_geo.flow.parameterization import Parameterization, to_network
 from dsdit_geo.flow.path import add_noise, flow_matching_loss, sample_sigma
+from dsdit_geo.flow.ref_detail import inject_ref_detail_per_sample
 from dsdit_geo.model.presets import build_model
 from dsdit_geo.model.transformer import count_parameters
 from dsdit_geo.train import checkpoint as ckpt
@@ -220,6 +224,9 @@ class Trainer:
         if config.trainable is not None:
             freeze_except(self.model, config.trainable)
         self.param = Parameterization.from_config(self.model.config)
+        self.ref_detail = config.ref_detail_schedule()
+        if any(gain > 0 for _, gain in self.ref_detail) and self.model.config.injection != "plw":
+            raise TrainingError("x0_ref_detail needs a model with a trust map (injection plw)")
         self.perceptual: torch.nn.Module | None = None
         if config.x0_perceptual_loss_weight > 0:
             from dsdit_geo.metrics.lpips import get_lpips  # needs the optional weight packages
@@ -299,11 +306,15 @@ class Trainer:
         weight = self.config.trust_loss_weight
         with self._autocast():
             out = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond, ref_scale=lam,
-                      return_trust=weight > 0)
-        loss = flow_matching_loss(out.velocity, x0, noise, mask=valid > 0.5)
+                      return_trust=weight > 0 or bool(self.ref_detail))
+        velocity = out.velocity
         perceptual = self.perceptual is not None or self.dists is not None
-        if self.config.x0_gradient_loss_weight > 0 or perceptual:
+        if self.config.x0_gradient_loss_weight > 0 or perceptual or self.ref_detail:
             x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
+        if self.ref_detail:
+            x0_hat = self._with_ref_detail(x0_hat, anchor, ref, out.trust, scale, valid)
+            velocity = (x_t - x0_hat) / sigma.view(-1, 1, 1, 1)  # one_step: sigma = 1
+        loss = flow_matching_loss(velocity, x0, noise, mask=valid > 0.5)
         if self.config.x0_gradient_loss_weight > 0:
             loss = loss + self.config.x0_gradient_loss_weight * gradient_l1(x0_hat, x0, valid > 0.5)
         if perceptual:
@@ -322,6 +333,17 @@ class Trainer:
                 loss = loss + cfg.trust_rank_weight * change_ranking_loss(
                     out.trust.float(), change, patch_px, cfg.trust_rank_margin)
         return loss
+
+    def _with_ref_detail(self, x0_hat: torch.Tensor, anchor: torch.Tensor, ref: torch.Tensor,
+                         trust: torch.Tensor, scale: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """x0_hat after inference's trust-gated Ref detail step: decoded to the HR (model
+        range), the step at each sample's scale factor with the trust map (B, 1, H/p, W/p)
+        upsampled as the upscaler does and zero outside the valid pixels, encoded back."""
+        hr_hat = self.param.decode(x0_hat, anchor)
+        trust_px = F.interpolate(trust.float(), size=hr_hat.shape[-2:], mode="bilinear", align_corners=False)
+        hr_hat = inject_ref_detail_per_sample(hr_hat, ref, trust_px * valid, scale.tolist(), self.ref_detail,
+                                              self.config.x0_ref_detail_sigma_lr_px)
+        return self.param.encode(hr_hat, anchor)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step (step number `self.step`, not incremented here); returns the

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from dsdit_geo.errors import OptionError
+from dsdit_geo.flow.anchor import fusion_anchor
 from dsdit_geo.train import checkpoint as ckpt
 from dsdit_geo.train.config import TrainConfig, TrainingError
 from dsdit_geo.train.ema import EMA
@@ -416,3 +417,40 @@ def test_one_step_training_starts_every_sample_at_sigma_one_from_zeros(pairs: Pa
     result = trainer.run()
     assert len(seen) == 2 and all(bool((s == 1).all()) and not n.any() for s, n in seen)
     assert math.isfinite(result.stats["final_loss"]) and result.final_dir is not None
+
+
+def test_x0_ref_detail_trains_the_estimate_after_the_inference_step(pairs: Path, tmp_path: Path) -> None:
+    """x0_ref_detail: the flow loss of a one-step model is the MSE of its x0 estimate after the
+    trust-gated Ref detail step (at each sample's scale), and the trust map gets its gradient."""
+    from dsdit_geo.flow.ref_detail import inject_ref_detail
+
+    model = {"prediction": "fusion", "residual_scale": 4.0, "scale_conditioning": True}
+    with pytest.raises(OptionError, match="x0_ref_detail needs one_step"):
+        tiny_config(pairs, tmp_path, x0_ref_detail={"8": 0.4}, model=model).validate()
+    with pytest.raises(OptionError, match=r"x0_ref_detail\['8'\] must be a gain"):
+        tiny_config(pairs, tmp_path, one_step=True, x0_ref_detail={"8": 5}, model=model).validate()
+    with pytest.raises(OptionError, match="keys must be scale factors"):
+        tiny_config(pairs, tmp_path, one_step=True, x0_ref_detail={"x8": 0.4}, model=model).validate()
+    trainer = Trainer(tiny_config(pairs, tmp_path, name="rd", steps=2, dev_every=0, one_step=True,
+                                  x0_ref_detail={"4": 0, "8": 0.5}, model=model))
+    gen = torch.Generator().manual_seed(5)
+    hr, ref = torch.rand(2, 3, 32, 32, generator=gen), torch.rand(2, 3, 32, 32, generator=gen)
+    lr_hr, scale = hr.clamp(0.3, 0.7), torch.tensor([4.0, 8.0])
+    kw = dict(hr=hr, lr_hr=lr_hr, ref=ref, scale=scale, valid=torch.ones(2, 1, 32, 32),
+              sigma=torch.ones(2), noise=torch.zeros(2, 3, 32, 32))
+    with torch.no_grad():
+        loss = trainer._loss(trainer.model, **kw)
+        anchor, _ = fusion_anchor(lr_hr, ref, scale)
+        out = trainer.model(torch.zeros(2, 3, 32, 32), 2 * lr_hr - 1, 2 * ref - 1, torch.ones(2),
+                            scale=scale, return_trust=True)
+    hr_hat = trainer.param.decode(-out.velocity, anchor)
+    trust = torch.nn.functional.interpolate(out.trust, size=(32, 32), mode="bilinear", align_corners=False)
+    stepped = torch.cat([hr_hat[:1], inject_ref_detail(hr_hat[1:], ref[1:], trust[1:], 0.5, 2.0)])
+    x0_hat = trainer.param.encode(stepped, anchor)
+    assert float(loss) == pytest.approx(float(((x0_hat - trainer.param.encode(hr, anchor)) ** 2).mean()), rel=1e-4)
+    assert not torch.allclose(stepped[1], hr_hat[1])  # the x8 sample was changed, the x4 one not
+    patch_trust = out.trust.clone().requires_grad_()
+    x0_rd = trainer._with_ref_detail(-out.velocity, anchor, ref, patch_trust, torch.tensor([8.0, 8.0]), kw["valid"])
+    ((x0_rd - trainer.param.encode(hr, anchor)) ** 2).mean().backward()
+    assert patch_trust.grad is not None and bool((patch_trust.grad.abs() > 0).all())
+    assert math.isfinite(trainer.run().stats["final_loss"])
