@@ -219,6 +219,7 @@ class TrainConfig:
         """x0_ref_detail as sorted (scale factor, gain) pairs (empty when off); ValueError on keys
         that are not scale factors > 0 or gains outside [0, MAX_REF_DETAIL]."""
         from dsdit_geo.upscalers.settings import MAX_REF_DETAIL
+        from dsdit_geo.weights import schedule_scale_factor
 
         if self.x0_ref_detail is None:
             return ()
@@ -226,11 +227,8 @@ class TrainConfig:
             raise ValueError(f"x0_ref_detail must be a non-empty {{scale factor: gain}} object, got {self.x0_ref_detail!r}")
         points = []
         for key, gain in self.x0_ref_detail.items():
-            try:
-                scale = float(key)
-            except ValueError:
-                scale = math.nan
-            if not (math.isfinite(scale) and scale > 0):
+            scale = schedule_scale_factor(key)
+            if scale is None:
                 raise ValueError(f"x0_ref_detail keys must be scale factors > 0, got {key!r}")
             if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 <= gain <= MAX_REF_DETAIL:
                 raise ValueError(f"x0_ref_detail[{key!r}] must be a gain from 0 to {MAX_REF_DETAIL:g}, got {gain!r}")

@@ -175,6 +175,15 @@ def _float_setting(data: dict[str, Any], key: str, minimum: float | None, path: 
     return float(value)
 
 
+def schedule_scale_factor(text: str) -> float | None:
+    """The scale factor a gain schedule's key names ("8" -> 8.0); None unless a finite number > 0."""
+    try:
+        scale = float(text)
+    except (TypeError, ValueError):
+        return None
+    return scale if math.isfinite(scale) and scale > 0 else None
+
+
 def _schedule_setting(data: dict[str, Any], key: str, path: Path) -> tuple[tuple[float, float], ...] | None:
     """A gain >= 0 (every scale factor: ((1, gain),)) or {scale factor > 0: gain >= 0}."""
     value = data.get(key)
@@ -186,11 +195,8 @@ def _schedule_setting(data: dict[str, Any], key: str, path: Path) -> tuple[tuple
         raise ModelError(f"{path}: {key} must not be an empty object")
     points = []
     for scale_text, gain in value.items():
-        try:
-            scale = float(scale_text)
-        except ValueError:
-            scale = math.nan
-        if not (math.isfinite(scale) and scale > 0):
+        scale = schedule_scale_factor(scale_text)
+        if scale is None:
             raise ModelError(f"{path}: {key} keys must be scale factors > 0, got {scale_text!r}")
         entry = f"{key}[{scale_text!r}]"
         gain = _float_setting({entry: gain}, entry, 0.0, path)
