@@ -17,9 +17,9 @@ One optimisation step s on rank r:
               + x0_perceptual_loss_weight * LPIPS-VGG(decode(x0_hat), hr)
                 (`train.perceptual.masked_perceptual_loss`)
               + x0_dists_loss_weight * DISTS(decode(x0_hat), hr)
+                (`train.perceptual.masked_dists_loss`)
               (x0_ref_detail: x0_hat, and with it the flow loss's v, is first passed through the
                trust-gated Ref detail step of inference, `flow.ref_detail`)
-                (`train.perceptual.masked_dists_loss`)
 one_step: sigma = 1 and eps = 0 for every sample (x_t = 0, v = -x0): a deterministic one-step
 model whose flow loss is the MSE of its x0 estimate (the dev loss is measured the same way).
 For prediction "fusion" x0 is taken relative to the anchor (`flow.anchor.fusion_anchor`, the
