@@ -219,21 +219,15 @@ class TrainConfig:
         """x0_ref_detail as sorted (scale factor, gain) pairs (empty when off); ValueError on keys
         that are not scale factors > 0 or gains outside [0, MAX_REF_DETAIL]."""
         from dsdit_geo.upscalers.settings import MAX_REF_DETAIL
-        from dsdit_geo.weights import schedule_scale_factor
+        from dsdit_geo.weights import parse_gain_schedule
 
         if self.x0_ref_detail is None:
             return ()
-        if not isinstance(self.x0_ref_detail, Mapping) or not self.x0_ref_detail:
-            raise ValueError(f"x0_ref_detail must be a non-empty {{scale factor: gain}} object, got {self.x0_ref_detail!r}")
-        points = []
+        points = parse_gain_schedule(self.x0_ref_detail, "x0_ref_detail")
         for key, gain in self.x0_ref_detail.items():
-            scale = schedule_scale_factor(key)
-            if scale is None:
-                raise ValueError(f"x0_ref_detail keys must be scale factors > 0, got {key!r}")
-            if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 <= gain <= MAX_REF_DETAIL:
+            if gain > MAX_REF_DETAIL:
                 raise ValueError(f"x0_ref_detail[{key!r}] must be a gain from 0 to {MAX_REF_DETAIL:g}, got {gain!r}")
-            points.append((scale, float(gain)))
-        return tuple(sorted(points))
+        return points
 
     def resume_conflicts(self, recorded: TrainConfig) -> list[str]:
         """Keys whose values differ from `recorded` and may not change on resume."""

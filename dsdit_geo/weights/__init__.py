@@ -175,13 +175,28 @@ def _float_setting(data: dict[str, Any], key: str, minimum: float | None, path: 
     return float(value)
 
 
-def schedule_scale_factor(text: str) -> float | None:
-    """The scale factor a gain schedule's key names ("8" -> 8.0); None unless a finite number > 0."""
-    try:
-        scale = float(text)
-    except (TypeError, ValueError):
-        return None
-    return scale if math.isfinite(scale) and scale > 0 else None
+def parse_gain_schedule(value: Any, key: str) -> tuple[tuple[float, float], ...]:
+    """{scale factor > 0: gain >= 0} (JSON keys are strings: {"4": 0, "8": 0.4}) as sorted
+    (scale factor, gain) pairs; ValueError naming ``key`` on anything else."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be an object of scale factor: gain, got {value!r}")
+    if not value:
+        raise ValueError(f"{key} must not be an empty object")
+    points: list[tuple[float, float]] = []
+    for scale_text, gain in value.items():
+        try:
+            scale = float(scale_text)
+        except (TypeError, ValueError):
+            scale = math.nan
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"{key} keys must be scale factors > 0, got {scale_text!r}")
+        ok = isinstance(gain, (int, float)) and not isinstance(gain, bool) and math.isfinite(gain)
+        if not ok or gain < 0:
+            raise ValueError(f"{key}[{scale_text!r}] must be a finite number >= 0, got {gain!r}")
+        if any(scale == known for known, _ in points):
+            raise ValueError(f"{key} names the scale factor {scale:g} twice")
+        points.append((scale, float(gain)))
+    return tuple(sorted(points))
 
 
 def _schedule_setting(data: dict[str, Any], key: str, path: Path) -> tuple[tuple[float, float], ...] | None:
@@ -191,19 +206,10 @@ def _schedule_setting(data: dict[str, Any], key: str, path: Path) -> tuple[tuple
         return None
     if not isinstance(value, dict):
         return ((1.0, float(_float_setting(data, key, 0.0, path))),)
-    if not value:
-        raise ModelError(f"{path}: {key} must not be an empty object")
-    points = []
-    for scale_text, gain in value.items():
-        scale = schedule_scale_factor(scale_text)
-        if scale is None:
-            raise ModelError(f"{path}: {key} keys must be scale factors > 0, got {scale_text!r}")
-        entry = f"{key}[{scale_text!r}]"
-        gain = _float_setting({entry: gain}, entry, 0.0, path)
-        if any(scale == known for known, _ in points):
-            raise ModelError(f"{path}: {key} names the scale factor {scale:g} twice")
-        points.append((scale, gain))
-    return tuple(sorted(points))
+    try:
+        return parse_gain_schedule(value, key)
+    except ValueError as exc:
+        raise ModelError(f"{path}: {exc}") from None
 
 
 def _text_setting(data: dict[str, Any], key: str, path: Path) -> str | None:
