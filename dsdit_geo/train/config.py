@@ -134,6 +134,7 @@ class TrainConfig:
     x0_gradient_loss_weight: float = 0.0
     x0_perceptual_loss_weight: float = 0.0
     x0_dists_loss_weight: float = 0.0
+    x0_dists_scale_weight: dict[str, float] | None = None
     x0_ref_detail: dict[str, float] | None = None
     x0_ref_detail_sigma_lr_px: float = 0.25
     trainable: list[str] | None = None
@@ -229,6 +230,15 @@ class TrainConfig:
                 raise ValueError(f"x0_ref_detail[{key!r}] must be a gain from 0 to {MAX_REF_DETAIL:g}, got {gain!r}")
         return points
 
+    def dists_scale_schedule(self) -> tuple[tuple[float, float], ...]:
+        """x0_dists_scale_weight as sorted (scale factor, factor) pairs (empty when off: every
+        sample's DISTS term weighs x0_dists_loss_weight); ValueError on a bad schedule."""
+        from dsdit_geo.weights import parse_gain_schedule
+
+        if self.x0_dists_scale_weight is None:
+            return ()
+        return parse_gain_schedule(self.x0_dists_scale_weight, "x0_dists_scale_weight")
+
     def resume_conflicts(self, recorded: TrainConfig) -> list[str]:
         """Keys whose values differ from `recorded` and may not change on resume."""
         mine, theirs = self.to_dict(), recorded.to_dict()
@@ -291,6 +301,9 @@ class TrainConfig:
         check(self.x0_ref_detail_sigma_lr_px > 0,
               f"x0_ref_detail_sigma_lr_px must be > 0, got {self.x0_ref_detail_sigma_lr_px}")
         self.ref_detail_schedule()  # raises ValueError on a bad schedule
+        self.dists_scale_schedule()  # raises ValueError on a bad schedule
+        check(self.x0_dists_scale_weight is None or self.x0_dists_loss_weight > 0,
+              "x0_dists_scale_weight needs x0_dists_loss_weight > 0 (it multiplies that term)")
         check(self.x0_ref_detail is None or self.one_step,
               "x0_ref_detail needs one_step (the step follows the final output, not every sampling step)")
         check(self.trainable is None or (isinstance(self.trainable, list) and len(self.trainable) > 0

@@ -17,7 +17,8 @@ One optimisation step s on rank r:
               + x0_perceptual_loss_weight * LPIPS-VGG(decode(x0_hat), hr)
                 (`train.perceptual.masked_perceptual_loss`)
               + x0_dists_loss_weight * DISTS(decode(x0_hat), hr)
-                (`train.perceptual.masked_dists_loss`)
+                (`train.perceptual.masked_dists_loss`; x0_dists_scale_weight: each sample's
+                 DISTS times a factor that depends on its scale factor)
               (x0_ref_detail: x0_hat, and with it the flow loss's v, is first passed through the
                trust-gated Ref detail step of inference, `flow.ref_detail`)
 one_step: sigma = 1 and eps = 0 for every sample (x_t = 0, v = -x0): a deterministic one-step
@@ -53,7 +54,7 @@ from dsdit_geo.device import resolve_device
 from dsdit_geo.flow.anchor import fusion_anchor
 from dsdit_geo.flow.parameterization import Parameterization, to_network
 from dsdit_geo.flow.path import add_noise, flow_matching_loss, sample_sigma
-from dsdit_geo.flow.ref_detail import inject_ref_detail_per_sample
+from dsdit_geo.flow.ref_detail import gain_at_scale, inject_ref_detail_per_sample
 from dsdit_geo.model.presets import build_model
 from dsdit_geo.model.transformer import count_parameters
 from dsdit_geo.train import checkpoint as ckpt
@@ -237,6 +238,7 @@ class Trainer:
             from dsdit_geo.metrics.dists import get_dists  # needs the optional weight packages
 
             self.dists = get_dists(self.device)
+        self.dists_scale = config.dists_scale_schedule()
         self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
         self.optimizer = make_optimizer(self.model, config, fused=self.device.type in ("cuda", "cpu"))
         self.scheduler = LambdaLR(self.optimizer, lr_factor(config))
@@ -323,7 +325,11 @@ class Trainer:
             loss = loss + self.config.x0_perceptual_loss_weight * masked_perceptual_loss(
                 self.perceptual, hr_hat, hr, valid)
         if self.dists is not None:
-            loss = loss + self.config.x0_dists_loss_weight * masked_dists_loss(self.dists, hr_hat, hr, valid)
+            sample_weight = None
+            if self.dists_scale:
+                sample_weight = torch.tensor([gain_at_scale(self.dists_scale, s) for s in scale.tolist()])
+            loss = loss + self.config.x0_dists_loss_weight * masked_dists_loss(
+                self.dists, hr_hat, hr, valid, sample_weight)
         if weight > 0 and out.trust is not None:
             cfg, patch_px = self.config, int(self.model.config.patch_size)
             loss = loss + weight * trust_loss(out.trust.float(), hr, ref, scale, patch_px,

@@ -31,7 +31,11 @@ def masked_perceptual_loss(lpips_net: nn.Module, hr_hat: torch.Tensor, hr: torch
 
 
 def masked_dists_loss(dists_net: nn.Module, hr_hat: torch.Tensor, hr: torch.Tensor,
-                      valid: torch.Tensor) -> torch.Tensor:
+                      valid: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Batch mean of ``dists_net(hr_hat, hr)`` on model-range images (DISTS takes 0..1), with
-    `hr_hat` replaced by `hr` outside `valid`. Gradients flow to `hr_hat` only; scalar tensor."""
-    return dists_net(_truth_outside_valid(hr_hat, hr, valid), hr.detach()).mean()
+    `hr_hat` replaced by `hr` outside `valid`, each sample's distance times `sample_weight` (B,)
+    when given. Gradients flow to `hr_hat` only; scalar tensor."""
+    per_sample = dists_net(_truth_outside_valid(hr_hat, hr, valid), hr.detach())
+    if sample_weight is not None:
+        per_sample = per_sample * sample_weight.to(per_sample)
+    return per_sample.mean()

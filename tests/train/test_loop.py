@@ -386,6 +386,52 @@ def test_dists_loss_prefers_shifted_texture_and_reaches_the_estimate(pairs: Path
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
+def test_dists_scale_weight_weighs_each_sample_by_its_scale_factor(pairs: Path, tmp_path: Path) -> None:
+    """x0_dists_scale_weight multiplies each sample's DISTS term by the factor its scale factor
+    gets (linear between the keys, ends held); bad schedules and a schedule without the DISTS
+    term are one-line config errors."""
+    from dsdit_geo.metrics import INSTALL_COMMAND, perceptual_weights_available
+
+    with pytest.raises(OptionError, match="x0_dists_scale_weight needs x0_dists_loss_weight > 0"):
+        tiny_config(pairs, tmp_path, x0_dists_scale_weight={"8": 2}).validate()
+    with pytest.raises(OptionError, match="x0_dists_scale_weight keys must be scale factors"):
+        tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_scale_weight={"x8": 2}).validate()
+    with pytest.raises(OptionError, match=r"x0_dists_scale_weight\['8'\] must be a finite number"):
+        tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_scale_weight={"8": -1}).validate()
+    if not perceptual_weights_available():
+        pytest.skip(f"optional perceptual-metric weights not installed ({INSTALL_COMMAND})")
+    from dsdit_geo.train.perceptual import masked_dists_loss
+
+    plain = Trainer(tiny_config(pairs, tmp_path, name="d1", steps=1, dev_every=0, x0_dists_loss_weight=1.0))
+    weighted = Trainer(tiny_config(pairs, tmp_path, name="d2", steps=1, dev_every=0, x0_dists_loss_weight=1.0,
+                                   x0_dists_scale_weight={"6": 1.0, "8": 3.0}))
+    weighted.model.load_state_dict(plain.model.state_dict())
+    gen = torch.Generator().manual_seed(6)
+    hr = torch.rand(3, 3, 32, 32, generator=gen)
+    inputs = dict(hr=hr, lr_hr=hr.clamp(0.2, 0.8), ref=torch.rand(3, 3, 32, 32, generator=gen),
+                  scale=torch.tensor([4.0, 7.0, 10.0]), valid=torch.ones(3, 1, 32, 32),
+                  sigma=torch.tensor([0.3, 0.5, 0.8]), noise=torch.randn(3, 3, 32, 32, generator=gen))
+    seen: list[torch.Tensor] = []
+    dists = weighted.dists
+
+    def recording_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        seen.append(dists(x, y).detach())
+        return dists(x, y)
+
+    weighted.dists = recording_dists
+    with torch.no_grad():
+        base = float(plain._loss(plain.model, **inputs))
+        loss = float(weighted._loss(weighted.model, **inputs))
+    weights = torch.tensor([1.0, 2.0, 3.0])  # x4: below the first key, held; x7: halfway; x10: held
+    assert len(seen) == 1 and seen[0].shape == (3,)
+    assert loss - base == pytest.approx(float((seen[0] * (weights - 1)).mean()), rel=1e-3, abs=1e-6)
+    hr_hat = hr.flip(-1)
+    assert float(masked_dists_loss(dists, hr_hat, hr, inputs["valid"], weights)) == pytest.approx(
+        float((dists(hr_hat, hr) * weights).mean()), rel=1e-5)
+    weighted.dists = dists
+    assert weighted.run().stats["final_loss"] > 0
+
+
 def test_one_step_training_starts_every_sample_at_sigma_one_from_zeros(pairs: Path, tmp_path: Path) -> None:
     """one_step: sigma 1 and x_1 = 0 for every sample, so the flow loss is the MSE of the x0
     estimate -v(0); a tiny one-step run trains and its loss is that MSE."""
