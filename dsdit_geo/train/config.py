@@ -80,7 +80,10 @@ class TrainConfig:
            (needs the perceptual weight packages; the AlexNet LPIPS used for scoring is never
            trained on; 0 = off); x0_dists_loss_weight: weight of DISTS between the same two
            (texture-tolerant: misaligned texture of the right kind costs little; same packages;
-           0 = off); x0_ref_detail: the trust-gated Ref detail step of inference
+           0 = off); x0_dists_scale_weight: {scale factor: factor} multiplying each sample's
+           DISTS term (linear in the scale factor, ends held); x0_dists_kernel_weight: {LR
+           kernel: factor} multiplying it by the sample's LR sensor model (kernels not named: 1;
+           the fixed dev batch counts as 1); x0_ref_detail: the trust-gated Ref detail step of inference
            (`flow.ref_detail`) applied to the x0 estimate before every x0 loss, so the model
            learns with the step it is sampled with: {scale factor: gain}, linear in the scale
            factor, ends held (None = off; one_step only); x0_ref_detail_sigma_lr_px: its
@@ -135,6 +138,7 @@ class TrainConfig:
     x0_perceptual_loss_weight: float = 0.0
     x0_dists_loss_weight: float = 0.0
     x0_dists_scale_weight: dict[str, float] | None = None
+    x0_dists_kernel_weight: dict[str, float] | None = None
     x0_ref_detail: dict[str, float] | None = None
     x0_ref_detail_sigma_lr_px: float = 0.25
     trainable: list[str] | None = None
@@ -239,6 +243,24 @@ class TrainConfig:
             return ()
         return parse_gain_schedule(self.x0_dists_scale_weight, "x0_dists_scale_weight")
 
+    def dists_kernel_factors(self) -> dict[str, float]:
+        """x0_dists_kernel_weight as {LR kernel: factor} over every kernel of KERNELS (1 where it
+        is not named; empty when off); ValueError on a bad mapping."""
+        from dsdit_geo.train.degrade import KERNELS
+
+        weights = self.x0_dists_kernel_weight
+        if weights is None:
+            return {}
+        if not isinstance(weights, Mapping) or not weights:
+            raise ValueError(f"x0_dists_kernel_weight must be a non-empty {{kernel: factor}} mapping, got {weights!r}")
+        for kernel, factor in weights.items():
+            if kernel not in KERNELS:
+                raise ValueError(f"x0_dists_kernel_weight keys must be LR kernels ({', '.join(KERNELS)}), got {kernel!r}")
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) \
+                    or not math.isfinite(factor) or factor < 0:
+                raise ValueError(f"x0_dists_kernel_weight[{kernel!r}] must be a finite number >= 0, got {factor!r}")
+        return {kernel: float(weights.get(kernel, 1.0)) for kernel in KERNELS}
+
     def resume_conflicts(self, recorded: TrainConfig) -> list[str]:
         """Keys whose values differ from `recorded` and may not change on resume."""
         mine, theirs = self.to_dict(), recorded.to_dict()
@@ -304,6 +326,9 @@ class TrainConfig:
         self.dists_scale_schedule()  # raises ValueError on a bad schedule
         check(self.x0_dists_scale_weight is None or self.x0_dists_loss_weight > 0,
               "x0_dists_scale_weight needs x0_dists_loss_weight > 0 (it multiplies that term)")
+        self.dists_kernel_factors()  # raises ValueError on a bad mapping
+        check(self.x0_dists_kernel_weight is None or self.x0_dists_loss_weight > 0,
+              "x0_dists_kernel_weight needs x0_dists_loss_weight > 0 (it multiplies that term)")
         check(self.x0_ref_detail is None or self.one_step,
               "x0_ref_detail needs one_step (the step follows the final output, not every sampling step)")
         check(self.trainable is None or (isinstance(self.trainable, list) and len(self.trainable) > 0

@@ -20,7 +20,8 @@ Sample (torch tensors, C = 3, H = W = crop_px):
     scale () float32; ref_kind () int64 (0 real, 1 synthetic, 2 unrelated);
     change (1, H, W) float32 (1 = the Ref does not show the GT here: change labels, pasted
     changes, everything for an unrelated Ref; 0 elsewhere or unknown);
-    valid (1, H, W) float32 (0 on nodata of the GT / Ref); index () int64.
+    valid (1, H, W) float32 (0 on nodata of the GT / Ref); index () int64; kernel_id () int64
+    (the LR sensor model, its position in degrade.KERNELS).
 `sample_arrays` returns the same as numpy plus item_id, shift_px, the LR kernel and sharpening
 amount, and the fitted gain / offset.
 """
@@ -38,6 +39,7 @@ from torch.utils.data import Dataset, Sampler
 from dsdit_geo.train.crops import choose_crop, dihedral, take_region
 from dsdit_geo.train.degrade import (
     DEFAULT_DEGRADE,
+    KERNELS,
     DegradeConfig,
     degrade_crop,
     deterministic_params,
@@ -253,6 +255,7 @@ class SampleGenerator:
             "change": torch.from_numpy(arrays["change"]),
             "valid": torch.from_numpy(arrays["valid"]),
             "index": torch.tensor(arrays["index"], dtype=torch.int64),
+            "kernel_id": torch.tensor(KERNELS.index(arrays["kernel"]), dtype=torch.int64),
         }
 
 

@@ -18,7 +18,8 @@ One optimisation step s on rank r:
                 (`train.perceptual.masked_perceptual_loss`)
               + x0_dists_loss_weight * DISTS(decode(x0_hat), hr)
                 (`train.perceptual.masked_dists_loss`; x0_dists_scale_weight: each sample's
-                 DISTS times a factor that depends on its scale factor)
+                 DISTS times a factor that depends on its scale factor; x0_dists_kernel_weight:
+                 times a factor of its LR kernel)
               (x0_ref_detail: x0_hat, and with it the flow loss's v, is first passed through the
                trust-gated Ref detail step of inference, `flow.ref_detail`)
 one_step: sigma = 1 and eps = 0 for every sample (x_t = 0, v = -x0): a deterministic one-step
@@ -60,6 +61,7 @@ from dsdit_geo.model.transformer import count_parameters
 from dsdit_geo.train import checkpoint as ckpt
 from dsdit_geo.train.config import CONFIG_NAME, TrainConfig, TrainingError
 from dsdit_geo.train.dataset import SampleGenerator
+from dsdit_geo.train.degrade import KERNELS
 from dsdit_geo.train.distributed import (
     DistContext,
     any_across,
@@ -239,6 +241,7 @@ class Trainer:
 
             self.dists = get_dists(self.device)
         self.dists_scale = config.dists_scale_schedule()
+        self.dists_kernel = config.dists_kernel_factors()
         self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
         self.optimizer = make_optimizer(self.model, config, fused=self.device.type in ("cuda", "cpu"))
         self.scheduler = LambdaLR(self.optimizer, lr_factor(config))
@@ -294,7 +297,7 @@ class Trainer:
     def _loss(self, net: torch.nn.Module, hr: torch.Tensor, lr_hr: torch.Tensor, ref: torch.Tensor,
               scale: torch.Tensor, valid: torch.Tensor, sigma: torch.Tensor,
               noise: torch.Tensor, ref_scale: torch.Tensor | None = None,
-              change: torch.Tensor | None = None) -> torch.Tensor:
+              change: torch.Tensor | None = None, kernel_id: torch.Tensor | None = None) -> torch.Tensor:
         """Flow-matching loss of `net` on one batch (all (B, ...) tensors on the device);
         ref_scale (B,) lambda per sample (None: 1); change (B, 1, H, W) the samples' change
         masks (None: unknown, the trust target is then the agreement alone)."""
@@ -325,9 +328,7 @@ class Trainer:
             loss = loss + self.config.x0_perceptual_loss_weight * masked_perceptual_loss(
                 self.perceptual, hr_hat, hr, valid)
         if self.dists is not None:
-            sample_weight = None
-            if self.dists_scale:
-                sample_weight = torch.tensor([gain_at_scale(self.dists_scale, s) for s in scale.tolist()])
+            sample_weight = self._dists_sample_weight(scale, kernel_id)
             loss = loss + self.config.x0_dists_loss_weight * masked_dists_loss(
                 self.dists, hr_hat, hr, valid, sample_weight)
         if weight > 0 and out.trust is not None:
@@ -339,6 +340,16 @@ class Trainer:
                 loss = loss + cfg.trust_rank_weight * change_ranking_loss(
                     out.trust.float(), change, patch_px, cfg.trust_rank_margin)
         return loss
+
+    def _dists_sample_weight(self, scale: torch.Tensor, kernel_id: torch.Tensor | None) -> torch.Tensor | None:
+        """(B,) factor of each sample's DISTS term: x0_dists_scale_weight at its scale factor times
+        x0_dists_kernel_weight of its LR kernel (1 without a kernel_id); None when both are off."""
+        if not self.dists_scale and not self.dists_kernel:
+            return None
+        weight = [gain_at_scale(self.dists_scale, s) if self.dists_scale else 1.0 for s in scale.tolist()]
+        if self.dists_kernel and kernel_id is not None:
+            weight = [w * self.dists_kernel[KERNELS[k]] for w, k in zip(weight, kernel_id.tolist())]
+        return torch.tensor(weight)
 
     def _with_ref_detail(self, x0_hat: torch.Tensor, anchor: torch.Tensor, ref: torch.Tensor,
                          trust: torch.Tensor, scale: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -355,7 +366,7 @@ class Trainer:
         """One optimisation step (step number `self.step`, not incremented here); returns the
         detached loss and the gradient norm before clipping."""
         dev = self.device
-        keys = ("hr", "lr_hr", "ref", "scale", "valid", "change")
+        keys = ("hr", "lr_hr", "ref", "scale", "valid", "change", "kernel_id")
         t = {k: batch[k].to(dev, non_blocking=True) for k in keys if k in batch}
         sigma, noise = draw_noise(self.config.seed, self.step, self.dist.rank, t["hr"].shape,
                                   self.config.sigma_shift, dev)

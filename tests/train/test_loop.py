@@ -432,6 +432,61 @@ def test_dists_scale_weight_weighs_each_sample_by_its_scale_factor(pairs: Path, 
     assert weighted.run().stats["final_loss"] > 0
 
 
+def test_dists_kernel_weight_weighs_each_sample_by_its_lr_kernel(pairs: Path, tmp_path: Path) -> None:
+    """x0_dists_kernel_weight multiplies each sample's DISTS term by the factor of its LR kernel
+    (unnamed kernels 1), on top of x0_dists_scale_weight; training samples carry their kernel;
+    bad mappings are one-line config errors."""
+    from dsdit_geo.metrics import INSTALL_COMMAND, perceptual_weights_available
+    from dsdit_geo.train.degrade import KERNELS
+
+    with pytest.raises(OptionError, match="x0_dists_kernel_weight needs x0_dists_loss_weight > 0"):
+        tiny_config(pairs, tmp_path, x0_dists_kernel_weight={"s2_mtf": 2}).validate()
+    with pytest.raises(OptionError, match="x0_dists_kernel_weight keys must be LR kernels"):
+        tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_kernel_weight={"gauss": 2}).validate()
+    with pytest.raises(OptionError, match=r"x0_dists_kernel_weight\['s2_mtf'\] must be a finite number"):
+        tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_kernel_weight={"s2_mtf": "2"}).validate()
+    with pytest.raises(OptionError, match="x0_dists_kernel_weight must be a non-empty"):
+        tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_kernel_weight=[2]).validate()
+    config = tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_kernel_weight={"s2_mtf": 3})
+    assert config.dists_kernel_factors() == {"gauss_area": 1.0, "bicubic_aa": 1.0, "s2_mtf": 3.0}
+    if not perceptual_weights_available():
+        pytest.skip(f"optional perceptual-metric weights not installed ({INSTALL_COMMAND})")
+
+    plain = Trainer(tiny_config(pairs, tmp_path, name="k1", steps=1, dev_every=0, x0_dists_loss_weight=1.0))
+    weighted = Trainer(tiny_config(pairs, tmp_path, name="k2", steps=1, dev_every=0, x0_dists_loss_weight=1.0,
+                                   degradations=["gauss_area", "s2_mtf"],
+                                   x0_dists_scale_weight={"6": 1.0, "8": 2.0},
+                                   x0_dists_kernel_weight={"s2_mtf": 3.0, "gauss_area": 0.5}))
+    weighted.model.load_state_dict(plain.model.state_dict())
+    kernels = {KERNELS[int(weighted.generator.sample(i)["kernel_id"])] for i in range(8)}
+    assert kernels <= {"gauss_area", "s2_mtf"} and kernels
+    gen = torch.Generator().manual_seed(7)
+    hr = torch.rand(3, 3, 32, 32, generator=gen)
+    inputs = dict(hr=hr, lr_hr=hr.clamp(0.2, 0.8), ref=torch.rand(3, 3, 32, 32, generator=gen),
+                  scale=torch.tensor([4.0, 8.0, 8.0]), valid=torch.ones(3, 1, 32, 32),
+                  sigma=torch.tensor([0.3, 0.5, 0.8]), noise=torch.randn(3, 3, 32, 32, generator=gen))
+    kernel_id = torch.tensor([KERNELS.index("s2_mtf"), KERNELS.index("gauss_area"), KERNELS.index("bicubic_aa")])
+    seen: list[torch.Tensor] = []
+    dists = weighted.dists
+
+    def recording_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        seen.append(dists(x, y).detach())
+        return dists(x, y)
+
+    weighted.dists = recording_dists
+    with torch.no_grad():
+        base = float(plain._loss(plain.model, **inputs))
+        loss = float(weighted._loss(weighted.model, kernel_id=kernel_id, **inputs))
+        no_kernel = float(weighted._loss(weighted.model, **inputs))
+    weights = torch.tensor([1.0 * 3.0, 2.0 * 0.5, 2.0 * 1.0])  # scale factor x kernel factor
+    assert len(seen) == 2 and seen[0].shape == (3,)
+    assert loss - base == pytest.approx(float((seen[0] * (weights - 1)).mean()), rel=1e-3, abs=1e-6)
+    scale_only = torch.tensor([1.0, 2.0, 2.0])  # without kernel ids (the dev batch): kernel factor 1
+    assert no_kernel - base == pytest.approx(float((seen[1] * (scale_only - 1)).mean()), rel=1e-3, abs=1e-6)
+    weighted.dists = dists
+    assert weighted.run().stats["final_loss"] > 0
+
+
 def test_one_step_training_starts_every_sample_at_sigma_one_from_zeros(pairs: Path, tmp_path: Path) -> None:
     """one_step: sigma 1 and x_1 = 0 for every sample, so the flow loss is the MSE of the x0
     estimate -v(0); a tiny one-step run trains and its loss is that MSE."""
