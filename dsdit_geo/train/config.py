@@ -83,7 +83,9 @@ class TrainConfig:
            0 = off); x0_dists_scale_weight: {scale factor: factor} multiplying each sample's
            DISTS term (linear in the scale factor, ends held); x0_dists_kernel_weight: {LR
            kernel: factor} multiplying it by the sample's LR sensor model (kernels not named: 1;
-           the fixed dev batch counts as 1); x0_ref_detail: the trust-gated Ref detail step of inference
+           the fixed dev batch counts as 1); x0_dists_kernel_scale: {scale factor: share} of
+           that kernel factor a sample gets (1 + (factor - 1) x share; linear in the scale
+           factor, ends held; None = share 1 at every scale); x0_ref_detail: the trust-gated Ref detail step of inference
            (`flow.ref_detail`) applied to the x0 estimate before every x0 loss, so the model
            learns with the step it is sampled with: {scale factor: gain}, linear in the scale
            factor, ends held (None = off; one_step only); x0_ref_detail_sigma_lr_px: its
@@ -139,6 +141,7 @@ class TrainConfig:
     x0_dists_loss_weight: float = 0.0
     x0_dists_scale_weight: dict[str, float] | None = None
     x0_dists_kernel_weight: dict[str, float] | None = None
+    x0_dists_kernel_scale: dict[str, float] | None = None
     x0_ref_detail: dict[str, float] | None = None
     x0_ref_detail_sigma_lr_px: float = 0.25
     trainable: list[str] | None = None
@@ -261,6 +264,15 @@ class TrainConfig:
                 raise ValueError(f"x0_dists_kernel_weight[{kernel!r}] must be a finite number >= 0, got {factor!r}")
         return {kernel: float(weights.get(kernel, 1.0)) for kernel in KERNELS}
 
+    def dists_kernel_scale_schedule(self) -> tuple[tuple[float, float], ...]:
+        """x0_dists_kernel_scale as sorted (scale factor, share) pairs (empty when off: the whole
+        kernel factor at every scale); ValueError on a bad schedule."""
+        from dsdit_geo.weights import parse_gain_schedule
+
+        if self.x0_dists_kernel_scale is None:
+            return ()
+        return parse_gain_schedule(self.x0_dists_kernel_scale, "x0_dists_kernel_scale")
+
     def resume_conflicts(self, recorded: TrainConfig) -> list[str]:
         """Keys whose values differ from `recorded` and may not change on resume."""
         mine, theirs = self.to_dict(), recorded.to_dict()
@@ -329,6 +341,9 @@ class TrainConfig:
         self.dists_kernel_factors()  # raises ValueError on a bad mapping
         check(self.x0_dists_kernel_weight is None or self.x0_dists_loss_weight > 0,
               "x0_dists_kernel_weight needs x0_dists_loss_weight > 0 (it multiplies that term)")
+        self.dists_kernel_scale_schedule()  # raises ValueError on a bad schedule
+        check(self.x0_dists_kernel_scale is None or self.x0_dists_kernel_weight is not None,
+              "x0_dists_kernel_scale needs x0_dists_kernel_weight (it scales that factor)")
         check(self.x0_ref_detail is None or self.one_step,
               "x0_ref_detail needs one_step (the step follows the final output, not every sampling step)")
         check(self.trainable is None or (isinstance(self.trainable, list) and len(self.trainable) > 0

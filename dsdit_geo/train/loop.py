@@ -19,7 +19,8 @@ One optimisation step s on rank r:
               + x0_dists_loss_weight * DISTS(decode(x0_hat), hr)
                 (`train.perceptual.masked_dists_loss`; x0_dists_scale_weight: each sample's
                  DISTS times a factor that depends on its scale factor; x0_dists_kernel_weight:
-                 times a factor of its LR kernel)
+                 times a factor of its LR kernel, x0_dists_kernel_scale: that factor's share
+                 by scale factor)
               (x0_ref_detail: x0_hat, and with it the flow loss's v, is first passed through the
                trust-gated Ref detail step of inference, `flow.ref_detail`)
 one_step: sigma = 1 and eps = 0 for every sample (x_t = 0, v = -x0): a deterministic one-step
@@ -242,6 +243,7 @@ class Trainer:
             self.dists = get_dists(self.device)
         self.dists_scale = config.dists_scale_schedule()
         self.dists_kernel = config.dists_kernel_factors()
+        self.dists_kernel_scale = config.dists_kernel_scale_schedule()
         self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
         self.optimizer = make_optimizer(self.model, config, fused=self.device.type in ("cuda", "cpu"))
         self.scheduler = LambdaLR(self.optimizer, lr_factor(config))
@@ -343,12 +345,17 @@ class Trainer:
 
     def _dists_sample_weight(self, scale: torch.Tensor, kernel_id: torch.Tensor | None) -> torch.Tensor | None:
         """(B,) factor of each sample's DISTS term: x0_dists_scale_weight at its scale factor times
-        x0_dists_kernel_weight of its LR kernel (1 without a kernel_id); None when both are off."""
+        x0_dists_kernel_weight of its LR kernel (1 without a kernel_id), that kernel factor
+        scaled by x0_dists_kernel_scale (1 + (factor - 1) x share at the scale factor); None
+        when all are off."""
         if not self.dists_scale and not self.dists_kernel:
             return None
-        weight = [gain_at_scale(self.dists_scale, s) if self.dists_scale else 1.0 for s in scale.tolist()]
+        scales = scale.tolist()
+        weight = [gain_at_scale(self.dists_scale, s) if self.dists_scale else 1.0 for s in scales]
         if self.dists_kernel and kernel_id is not None:
-            weight = [w * self.dists_kernel[KERNELS[k]] for w, k in zip(weight, kernel_id.tolist())]
+            share = [gain_at_scale(self.dists_kernel_scale, s) if self.dists_kernel_scale else 1.0 for s in scales]
+            weight = [w * (1.0 + (self.dists_kernel[KERNELS[k]] - 1.0) * r)
+                      for w, k, r in zip(weight, kernel_id.tolist(), share)]
         return torch.tensor(weight)
 
     def _with_ref_detail(self, x0_hat: torch.Tensor, anchor: torch.Tensor, ref: torch.Tensor,

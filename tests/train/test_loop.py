@@ -434,8 +434,9 @@ def test_dists_scale_weight_weighs_each_sample_by_its_scale_factor(pairs: Path, 
 
 def test_dists_kernel_weight_weighs_each_sample_by_its_lr_kernel(pairs: Path, tmp_path: Path) -> None:
     """x0_dists_kernel_weight multiplies each sample's DISTS term by the factor of its LR kernel
-    (unnamed kernels 1), on top of x0_dists_scale_weight; training samples carry their kernel;
-    bad mappings are one-line config errors."""
+    (unnamed kernels 1), on top of x0_dists_scale_weight, x0_dists_kernel_scale gives that factor
+    a share by scale factor; training samples carry their kernel; bad mappings are one-line
+    config errors."""
     from dsdit_geo.metrics import INSTALL_COMMAND, perceptual_weights_available
     from dsdit_geo.train.degrade import KERNELS
 
@@ -447,6 +448,11 @@ def test_dists_kernel_weight_weighs_each_sample_by_its_lr_kernel(pairs: Path, tm
         tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_kernel_weight={"s2_mtf": "2"}).validate()
     with pytest.raises(OptionError, match="x0_dists_kernel_weight must be a non-empty"):
         tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_kernel_weight=[2]).validate()
+    with pytest.raises(OptionError, match="x0_dists_kernel_scale needs x0_dists_kernel_weight"):
+        tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_kernel_scale={"8": 1}).validate()
+    with pytest.raises(OptionError, match="x0_dists_kernel_scale keys must be scale factors"):
+        tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_kernel_weight={"s2_mtf": 2},
+                    x0_dists_kernel_scale={"big": 1}).validate()
     config = tiny_config(pairs, tmp_path, x0_dists_loss_weight=1.0, x0_dists_kernel_weight={"s2_mtf": 3})
     assert config.dists_kernel_factors() == {"gauss_area": 1.0, "bicubic_aa": 1.0, "s2_mtf": 3.0}
     if not perceptual_weights_available():
@@ -483,6 +489,12 @@ def test_dists_kernel_weight_weighs_each_sample_by_its_lr_kernel(pairs: Path, tm
     assert loss - base == pytest.approx(float((seen[0] * (weights - 1)).mean()), rel=1e-3, abs=1e-6)
     scale_only = torch.tensor([1.0, 2.0, 2.0])  # without kernel ids (the dev batch): kernel factor 1
     assert no_kernel - base == pytest.approx(float((seen[1] * (scale_only - 1)).mean()), rel=1e-3, abs=1e-6)
+    shared = Trainer(tiny_config(pairs, tmp_path, name="k3", steps=1, dev_every=0, x0_dists_loss_weight=1.0,
+                                 x0_dists_kernel_weight={"s2_mtf": 3.0}, x0_dists_kernel_scale={"6": 0.0, "8": 1.0}))
+    # s2_mtf factor 3 at x4 / x7 / x8: share 0 / 0.5 / 1 -> 1 / 2 / 3; bicubic_aa (factor 1) stays 1
+    ids = torch.tensor([KERNELS.index("s2_mtf")] * 3 + [KERNELS.index("bicubic_aa")])
+    got = shared._dists_sample_weight(torch.tensor([4.0, 7.0, 8.0, 8.0]), ids)
+    assert got.tolist() == pytest.approx([1.0, 2.0, 3.0, 1.0])
     weighted.dists = dists
     assert weighted.run().stats["final_loss"] > 0
 
