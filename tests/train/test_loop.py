@@ -386,6 +386,30 @@ def test_dists_loss_prefers_shifted_texture_and_reaches_the_estimate(pairs: Path
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
+def dists_inputs(seed: int, scales: list[float]) -> dict[str, torch.Tensor]:
+    """A random 3-sample batch for Trainer._loss at the given scale factors."""
+    gen = torch.Generator().manual_seed(seed)
+    hr = torch.rand(3, 3, 32, 32, generator=gen)
+    return dict(hr=hr, lr_hr=hr.clamp(0.2, 0.8), ref=torch.rand(3, 3, 32, 32, generator=gen),
+                scale=torch.tensor(scales), valid=torch.ones(3, 1, 32, 32),
+                sigma=torch.tensor([0.3, 0.5, 0.8]), noise=torch.randn(3, 3, 32, 32, generator=gen))
+
+
+def record_dists(trainer: Trainer) -> list[torch.Tensor]:
+    """Wrap trainer.dists so that every call's per-sample DISTS is appended to the returned list
+    (the original is kept as trainer.dists.original)."""
+    seen: list[torch.Tensor] = []
+    dists = trainer.dists
+
+    def recording_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        seen.append(dists(x, y).detach())
+        return dists(x, y)
+
+    recording_dists.original = dists
+    trainer.dists = recording_dists
+    return seen
+
+
 def test_dists_scale_weight_weighs_each_sample_by_its_scale_factor(pairs: Path, tmp_path: Path) -> None:
     """x0_dists_scale_weight multiplies each sample's DISTS term by the factor its scale factor
     gets (linear between the keys, ends held); bad schedules and a schedule without the DISTS
@@ -406,19 +430,10 @@ def test_dists_scale_weight_weighs_each_sample_by_its_scale_factor(pairs: Path, 
     weighted = Trainer(tiny_config(pairs, tmp_path, name="d2", steps=1, dev_every=0, x0_dists_loss_weight=1.0,
                                    x0_dists_scale_weight={"6": 1.0, "8": 3.0}))
     weighted.model.load_state_dict(plain.model.state_dict())
-    gen = torch.Generator().manual_seed(6)
-    hr = torch.rand(3, 3, 32, 32, generator=gen)
-    inputs = dict(hr=hr, lr_hr=hr.clamp(0.2, 0.8), ref=torch.rand(3, 3, 32, 32, generator=gen),
-                  scale=torch.tensor([4.0, 7.0, 10.0]), valid=torch.ones(3, 1, 32, 32),
-                  sigma=torch.tensor([0.3, 0.5, 0.8]), noise=torch.randn(3, 3, 32, 32, generator=gen))
-    seen: list[torch.Tensor] = []
-    dists = weighted.dists
-
-    def recording_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        seen.append(dists(x, y).detach())
-        return dists(x, y)
-
-    weighted.dists = recording_dists
+    inputs = dists_inputs(6, [4.0, 7.0, 10.0])
+    hr = inputs["hr"]
+    seen = record_dists(weighted)
+    dists = weighted.dists.original
     with torch.no_grad():
         base = float(plain._loss(plain.model, **inputs))
         loss = float(weighted._loss(weighted.model, **inputs))
@@ -466,20 +481,10 @@ def test_dists_kernel_weight_weighs_each_sample_by_its_lr_kernel(pairs: Path, tm
     weighted.model.load_state_dict(plain.model.state_dict())
     kernels = {KERNELS[int(weighted.generator.sample(i)["kernel_id"])] for i in range(8)}
     assert kernels <= {"gauss_area", "s2_mtf"} and kernels
-    gen = torch.Generator().manual_seed(7)
-    hr = torch.rand(3, 3, 32, 32, generator=gen)
-    inputs = dict(hr=hr, lr_hr=hr.clamp(0.2, 0.8), ref=torch.rand(3, 3, 32, 32, generator=gen),
-                  scale=torch.tensor([4.0, 8.0, 8.0]), valid=torch.ones(3, 1, 32, 32),
-                  sigma=torch.tensor([0.3, 0.5, 0.8]), noise=torch.randn(3, 3, 32, 32, generator=gen))
+    inputs = dists_inputs(7, [4.0, 8.0, 8.0])
     kernel_id = torch.tensor([KERNELS.index("s2_mtf"), KERNELS.index("gauss_area"), KERNELS.index("bicubic_aa")])
-    seen: list[torch.Tensor] = []
-    dists = weighted.dists
-
-    def recording_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        seen.append(dists(x, y).detach())
-        return dists(x, y)
-
-    weighted.dists = recording_dists
+    seen = record_dists(weighted)
+    dists = weighted.dists.original
     with torch.no_grad():
         base = float(plain._loss(plain.model, **inputs))
         loss = float(weighted._loss(weighted.model, kernel_id=kernel_id, **inputs))
