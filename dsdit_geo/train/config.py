@@ -85,11 +85,11 @@ class TrainConfig:
            kernel: factor} multiplying it by the sample's LR sensor model (kernels not named: 1;
            the fixed dev batch counts as 1); x0_dists_kernel_scale: {scale factor: share} of
            that kernel factor a sample gets (1 + (factor - 1) x share; linear in the scale
-           factor, ends held; None = share 1 at every scale); x0_ref_detail: the trust-gated Ref detail step of inference
-           (`flow.ref_detail`) applied to the x0 estimate before every x0 loss, so the model
-           learns with the step it is sampled with: {scale factor: gain}, linear in the scale
-           factor, ends held (None = off; one_step only); x0_ref_detail_sigma_lr_px: its
-           high-pass sigma in LR px.
+           factor, ends held; None = share 1 at every scale); x0_ref_detail: the trust-gated
+           Ref detail step of inference (`flow.ref_detail`) applied to the x0 estimate before
+           every x0 loss, so the model learns with the step it is sampled with: {scale factor:
+           gain}, linear in the scale factor, ends held (None = off; one_step only);
+           x0_ref_detail_sigma_lr_px: its high-pass sigma in LR px.
     Fine-tuning: trainable: parameter-name prefixes that are trained (e.g. ["out_head"]: only
            the conv head); None = all. lr_multipliers: {name part: factor}: parameters whose
            name contains the part train at lr x factor (e.g. {"gate_agreement": 100}: a new

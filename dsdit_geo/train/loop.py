@@ -302,7 +302,8 @@ class Trainer:
               change: torch.Tensor | None = None, kernel_id: torch.Tensor | None = None) -> torch.Tensor:
         """Flow-matching loss of `net` on one batch (all (B, ...) tensors on the device);
         ref_scale (B,) lambda per sample (None: 1); change (B, 1, H, W) the samples' change
-        masks (None: unknown, the trust target is then the agreement alone)."""
+        masks (None: unknown, the trust target is then the agreement alone); kernel_id (B,) the
+        samples' LR kernels (positions in degrade.KERNELS; None: unknown, kernel factor 1)."""
         anchor = lr_hr
         if self.param.prediction == "fusion":
             anchor, _ = fusion_anchor(lr_hr, ref, scale)
