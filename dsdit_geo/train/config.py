@@ -250,6 +250,7 @@ class TrainConfig:
         """x0_dists_kernel_weight as {LR kernel: factor} over every kernel of KERNELS (1 where it
         is not named; empty when off); ValueError on a bad mapping."""
         from dsdit_geo.train.degrade import KERNELS
+        from dsdit_geo.weights import check_gain
 
         weights = self.x0_dists_kernel_weight
         if weights is None:
@@ -259,9 +260,7 @@ class TrainConfig:
         for kernel, factor in weights.items():
             if kernel not in KERNELS:
                 raise ValueError(f"x0_dists_kernel_weight keys must be LR kernels ({', '.join(KERNELS)}), got {kernel!r}")
-            if isinstance(factor, bool) or not isinstance(factor, (int, float)) \
-                    or not math.isfinite(factor) or factor < 0:
-                raise ValueError(f"x0_dists_kernel_weight[{kernel!r}] must be a finite number >= 0, got {factor!r}")
+            check_gain(factor, f"x0_dists_kernel_weight[{kernel!r}]")
         return {kernel: float(weights.get(kernel, 1.0)) for kernel in KERNELS}
 
     def dists_kernel_scale_schedule(self) -> tuple[tuple[float, float], ...]:

@@ -175,6 +175,15 @@ def _float_setting(data: dict[str, Any], key: str, minimum: float | None, path: 
     return float(value)
 
 
+def check_gain(gain: Any, label: str) -> float:
+    """`gain` as a float when it is a finite number >= 0 (not a bool); ValueError naming
+    ``label`` otherwise."""
+    ok = isinstance(gain, (int, float)) and not isinstance(gain, bool) and math.isfinite(gain)
+    if not ok or gain < 0:
+        raise ValueError(f"{label} must be a finite number >= 0, got {gain!r}")
+    return float(gain)
+
+
 def parse_gain_schedule(value: Any, key: str) -> tuple[tuple[float, float], ...]:
     """{scale factor > 0: gain >= 0} (JSON keys are strings: {"4": 0, "8": 0.4}) as sorted
     (scale factor, gain) pairs; ValueError naming ``key`` on anything else."""
@@ -190,12 +199,10 @@ def parse_gain_schedule(value: Any, key: str) -> tuple[tuple[float, float], ...]
             scale = math.nan
         if not (math.isfinite(scale) and scale > 0):
             raise ValueError(f"{key} keys must be scale factors > 0, got {scale_text!r}")
-        ok = isinstance(gain, (int, float)) and not isinstance(gain, bool) and math.isfinite(gain)
-        if not ok or gain < 0:
-            raise ValueError(f"{key}[{scale_text!r}] must be a finite number >= 0, got {gain!r}")
+        gain = check_gain(gain, f"{key}[{scale_text!r}]")
         if any(scale == known for known, _ in points):
             raise ValueError(f"{key} names the scale factor {scale:g} twice")
-        points.append((scale, float(gain)))
+        points.append((scale, gain))
     return tuple(sorted(points))
 
 
