@@ -142,6 +142,17 @@ def check_guide(model: DSDiTTransformer, guide: DSDiTTransformer, guide_name: st
         )
 
 
+def _weights_label(root: Path, weights: Path) -> str:
+    """The weights' name in tags: the model folder's name, with the per-scale sub-folder
+    (``default/x8``) when one runs."""
+    if weights == root:
+        return root.name
+    try:
+        return f"{root.name}/{weights.resolve().relative_to(root.resolve()).as_posix()}"
+    except ValueError:
+        return weights.name
+
+
 class DSDiTUpscaler:
     """DS-DiT sampling with autoguidance on tiles; see the module docstring.
 
@@ -240,9 +251,11 @@ class DSDiTUpscaler:
     ) -> DSDiTUpscaler:
         """The upscaler for resolved ``settings`` at ``scale``. ``loader(folder, device)``
         returns a model (default ``weights.load_model``): an engine passes a cache, so the
-        model and guide are loaded once for many runs and scales."""
-        load = loader or (lambda folder, device: load_model(folder))
-        model = load(settings.weights, settings.device)
+        model and guide are loaded once for many runs and scales. A folder with per-scale
+        weights (``settings.scale_models``) runs the weights for ``scale``."""
+        load = loader if loader is not None else (lambda folder, device: load_model(folder))
+        weights = settings.weights_at(scale)
+        model = load(weights, settings.device)
         guide = load(settings.guide, settings.device) if settings.uses_guide else None
         return cls(
             model,
@@ -257,7 +270,7 @@ class DSDiTUpscaler:
             device=settings.device,
             tile_px=settings.tile_px,
             overlap_px=settings.overlap_px,
-            weights_name=settings.weights.name,
+            weights_name=_weights_label(settings.weights, weights),
             guide=guide,
             guide_name=settings.guide_label,
             scale=scale,

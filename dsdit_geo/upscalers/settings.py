@@ -21,7 +21,9 @@ from dsdit_geo.weights import (
     read_inference_defaults,
     read_model_config,
     resolve_guide_dir,
+    resolve_scale_models,
     resolve_weights_dir,
+    weights_for_scale,
 )
 
 DEFAULT_STEPS = 8
@@ -71,7 +73,9 @@ class DSDiTSettings:
     scale), ref_detail_sigma_lr_px its high-pass sigma in LR px; start: "noise" or "zero", what sampling
     starts from at sigma 1 (inference.json only: a property of how the model was trained);
     device: a resolved torch device name ("cpu", "cuda:0"); tile_px / overlap_px: defaults when
-    the user gives none; patch_px, provides_trust, injection: from config.json.
+    the user gives none; patch_px, provides_trust, injection: from config.json; scale_models:
+    (smallest scale factor, weights folder) pairs from inference.json, the per-scale weights
+    (`weights_at`; every other setting is shared).
     """
 
     weights: Path
@@ -90,6 +94,11 @@ class DSDiTSettings:
     patch_px: int
     injection: str
     provides_trust: bool
+    scale_models: tuple[tuple[float, Path], ...] = ()
+
+    def weights_at(self, scale: float | None) -> Path:
+        """The weights folder that runs at ``scale`` (None: ``weights``)."""
+        return weights_for_scale(self.weights, self.scale_models, scale)
 
     @property
     def uses_guide(self) -> bool:
@@ -135,6 +144,7 @@ class DSDiTSettings:
             raise OptionError(f"{folder.name} is a one-step model (inference.json start \"zero\"): "
                               f"--steps must be 1, got {steps}")
         guide = resolve_guide_dir(options.guide, folder, recommended.guide)
+        scale_models = resolve_scale_models(folder, recommended.scale_models)
         patch_px = int(config.get("patch_size", 8))
         tile_px, overlap_px = _tiling(recommended, patch_px, folder)
         injection = str(config.get("injection", "plw"))
@@ -155,6 +165,7 @@ class DSDiTSettings:
             patch_px=patch_px,
             injection=injection,
             provides_trust=injection == "plw",
+            scale_models=scale_models,
         )
 
 

@@ -14,7 +14,11 @@ trust-gated Ref detail gain, ``dsdit_geo.flow.ref_detail``: a number >= 0 for ev
 or an object {scale factor: gain}, e.g. ``{"4": 0, "8": 0.5}``, linear in between),
 ``ref_detail_sigma_lr_px`` (its high-pass sigma in LR pixels, > 0), ``guide`` (the autoguidance weak model:
 a model folder, relative to this folder or absolute, or ``"self"``), ``tile_px`` and
-``overlap_px`` (HR px); other keys (notes, measurements) are ignored. Explicit options override it.
+``overlap_px`` (HR px), ``scale_models`` (per-scale weights: {smallest scale factor: model
+folder}, relative to this folder or absolute, e.g. ``{"6": "x8"}``: at a scale factor >= a key the
+weights of the folder with the largest such key run, below every key this folder's own; the
+folders must hold the same architecture, and every other setting stays this folder's); other
+keys (notes, measurements) are ignored. Explicit options override it.
 
 The bundled model lives in ``dsdit_geo/weights/default/`` (shipped as package data). Nothing
 here ever downloads: every path is local. Problems raise one-line ``ModelError``s.
@@ -144,6 +148,7 @@ class InferenceDefaults:
     overlap_px: int | None = None
     guide: str | None = None
     start: str | None = None
+    scale_models: tuple[tuple[float, str], ...] | None = None  # (smallest scale factor, folder), sorted
 
 
 START_MODES = ("noise", "zero")
@@ -193,17 +198,42 @@ def parse_gain_schedule(value: Any, key: str) -> tuple[tuple[float, float], ...]
         raise ValueError(f"{key} must not be an empty object")
     points: list[tuple[float, float]] = []
     for scale_text, gain in value.items():
-        try:
-            scale = float(scale_text)
-        except (TypeError, ValueError):
-            scale = math.nan
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError(f"{key} keys must be scale factors > 0, got {scale_text!r}")
-        gain = check_gain(gain, f"{key}[{scale_text!r}]")
-        if any(scale == known for known, _ in points):
-            raise ValueError(f"{key} names the scale factor {scale:g} twice")
-        points.append((scale, gain))
+        scale = _scale_key(scale_text, key, [known for known, _ in points])
+        points.append((scale, check_gain(gain, f"{key}[{scale_text!r}]")))
     return tuple(sorted(points))
+
+
+def _scale_key(scale_text: Any, key: str, known: list[float]) -> float:
+    """A JSON object key naming a scale factor > 0 (not one of ``known``) as a float;
+    ValueError naming ``key`` otherwise."""
+    try:
+        scale = float(scale_text)
+    except (TypeError, ValueError):
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"{key} keys must be scale factors > 0, got {scale_text!r}")
+    if scale in known:
+        raise ValueError(f"{key} names the scale factor {scale:g} twice")
+    return scale
+
+
+def _scale_models_setting(data: dict[str, Any], path: Path) -> tuple[tuple[float, str], ...] | None:
+    """``scale_models``: {scale factor > 0: a non-empty folder name} as sorted pairs."""
+    value = data.get("scale_models")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise ModelError(f"{path}: scale_models must be an object of scale factor: model folder, got {value!r}")
+    routes: list[tuple[float, str]] = []
+    for scale_text, name in value.items():
+        try:
+            scale = _scale_key(scale_text, "scale_models", [known for known, _ in routes])
+        except ValueError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+        if not isinstance(name, str) or not name.strip():
+            raise ModelError(f"{path}: scale_models[{scale_text!r}] must be a model folder name, got {name!r}")
+        routes.append((scale, name))
+    return tuple(sorted(routes))
 
 
 def _schedule_setting(data: dict[str, Any], key: str, path: Path) -> tuple[tuple[float, float], ...] | None:
@@ -245,6 +275,7 @@ def read_inference_defaults(folder: Path) -> InferenceDefaults:
         overlap_px=_int_setting(data, "overlap_px", 0, path, MAX_INFERENCE_TILE_PX),
         guide=_text_setting(data, "guide", path),
         start=_text_setting(data, "start", path),
+        scale_models=_scale_models_setting(data, path),
     )
     if defaults.ref_detail_sigma_lr_px == 0.0:
         raise ModelError(f"{path}: ref_detail_sigma_lr_px must be > 0, got 0")
@@ -285,6 +316,50 @@ def resolve_guide_dir(
         return folder
     except ModelError as exc:
         raise ModelError(f"{where}: {exc}") from None
+
+
+def resolve_scale_models(
+    model_folder: Path, routes: tuple[tuple[float, str], ...] | None
+) -> tuple[tuple[float, Path], ...]:
+    """The per-scale model folders of ``model_folder``'s inference.json as sorted (smallest
+    scale factor, folder) pairs (relative names are relative to ``model_folder``). ModelError
+    when one is not a DS-DiT model folder or its architecture (config.json) differs from
+    ``model_folder``'s."""
+    if not routes:
+        return ()
+    own = _architecture(read_model_config(model_folder))
+    resolved: list[tuple[float, Path]] = []
+    for scale, name in routes:
+        where = f"{model_folder / INFERENCE_FILE}: scale_models[{scale:g}]"
+        path = Path(os.path.expanduser(name))
+        folder = path if path.is_absolute() else model_folder / path
+        try:
+            folder = resolve_weights_dir(folder)
+            config = _architecture(read_model_config(folder))
+        except ModelError as exc:
+            raise ModelError(f"{where}: {exc}") from None
+        differ = sorted(k for k in own.keys() | config.keys() if own.get(k) != config.get(k))
+        if differ:
+            shown = ", ".join(f"{k} {config.get(k)!r} vs {own.get(k)!r}" for k in differ[:3])
+            raise ModelError(f"{where}: {folder} is not the same architecture as {model_folder} ({shown})")
+        resolved.append((scale, folder))
+    return tuple(resolved)
+
+
+def weights_for_scale(default: Path, scale_models: tuple[tuple[float, Path], ...], scale: float | None) -> Path:
+    """The weights folder that runs at ``scale`` (LR / HR pixel size): the folder of the
+    largest ``scale_models`` key <= scale, else ``default`` (also for scale None)."""
+    chosen = default
+    if scale is not None:
+        for smallest, folder in scale_models:
+            if scale >= smallest - 1e-9:
+                chosen = folder
+    return chosen
+
+
+def _architecture(config: dict[str, Any]) -> dict[str, Any]:
+    """A model config without the bookkeeping keys diffusers adds (``_class_name`` ...)."""
+    return {k: v for k, v in config.items() if not k.startswith("_")}
 
 
 def load_model(folder: Path) -> DSDiTTransformer:
@@ -363,5 +438,7 @@ __all__ = [
     "read_inference_defaults",
     "read_model_config",
     "resolve_guide_dir",
+    "resolve_scale_models",
     "resolve_weights_dir",
+    "weights_for_scale",
 ]
