@@ -19,6 +19,7 @@ from dsdit_geo.weights import (
     load_model,
     read_inference_defaults,
     resolve_guide_dir,
+    resolve_scale_models,
 )
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
@@ -50,6 +51,9 @@ def test_bundled_guide_fits_the_model_and_is_named_in_inference_json():
     model, guide = load_model(folder), load_model(guide_folder)
     check_guide(model, guide, guide_folder.name)
     assert sum(p.numel() for p in guide.parameters()) < sum(p.numel() for p in model.parameters()) / 10
+    for _, scale_folder in resolve_scale_models(folder, recommended.scale_models):  # per-scale weights
+        assert scale_folder.parent == folder
+        check_guide(load_model(scale_folder), guide, guide_folder.name)
 
 
 def test_default_upscale_of_the_sample_is_a_valid_cog(tmp_path):
