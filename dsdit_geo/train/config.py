@@ -89,7 +89,11 @@ class TrainConfig:
            Ref detail step of inference (`flow.ref_detail`) applied to the x0 estimate before
            every x0 loss, so the model learns with the step it is sampled with: {scale factor:
            gain}, linear in the scale factor, ends held (None = off; one_step only);
-           x0_ref_detail_sigma_lr_px: its high-pass sigma in LR px.
+           x0_ref_detail_sigma_lr_px: its high-pass sigma in LR px;
+           x0_ref_detail_detach_perceptual: the perceptual terms (LPIPS-VGG, DISTS) see that
+           step with its trust gate detached, so only the pixel losses (flow, gradient) and
+           the trust losses move the trust map through it (texture of any kind lowers DISTS,
+           changed land's included).
     Fine-tuning: trainable: parameter-name prefixes that are trained (e.g. ["out_head"]: only
            the conv head); None = all. lr_multipliers: {name part: factor}: parameters whose
            name contains the part train at lr x factor (e.g. {"gate_agreement": 100}: a new
@@ -144,6 +148,7 @@ class TrainConfig:
     x0_dists_kernel_scale: dict[str, float] | None = None
     x0_ref_detail: dict[str, float] | None = None
     x0_ref_detail_sigma_lr_px: float = 0.25
+    x0_ref_detail_detach_perceptual: bool = False
     trainable: list[str] | None = None
     lr_multipliers: dict[str, float] | None = None
     checkpoint_every: int = 500
@@ -345,6 +350,10 @@ class TrainConfig:
               "x0_dists_kernel_scale needs x0_dists_kernel_weight (it scales that factor)")
         check(self.x0_ref_detail is None or self.one_step,
               "x0_ref_detail needs one_step (the step follows the final output, not every sampling step)")
+        check(isinstance(self.x0_ref_detail_detach_perceptual, bool),
+              f"x0_ref_detail_detach_perceptual must be true or false, got {self.x0_ref_detail_detach_perceptual!r}")
+        check(not self.x0_ref_detail_detach_perceptual or self.x0_ref_detail is not None,
+              "x0_ref_detail_detach_perceptual needs x0_ref_detail (it changes that step's gradient)")
         check(self.trainable is None or (isinstance(self.trainable, list) and len(self.trainable) > 0
                                          and all(isinstance(t, str) and t for t in self.trainable)),
               f"trainable must be a non-empty list of parameter-name prefixes, got {self.trainable!r}")

@@ -319,14 +319,17 @@ class Trainer:
         perceptual = self.perceptual is not None or self.dists is not None
         if self.config.x0_gradient_loss_weight > 0 or perceptual or self.ref_detail:
             x0_hat = x_t - sigma.view(-1, 1, 1, 1) * out.velocity.float()
+        x0_hat_perceptual = None  # the x0 the perceptual terms see, when not x0_hat
         if self.ref_detail:
+            if perceptual and self.config.x0_ref_detail_detach_perceptual:
+                x0_hat_perceptual = self._with_ref_detail(x0_hat, anchor, ref, out.trust.detach(), scale, valid)
             x0_hat = self._with_ref_detail(x0_hat, anchor, ref, out.trust, scale, valid)
             velocity = (x_t - x0_hat) / sigma.view(-1, 1, 1, 1)  # one_step: sigma = 1
         loss = flow_matching_loss(velocity, x0, noise, mask=valid > 0.5)
         if self.config.x0_gradient_loss_weight > 0:
             loss = loss + self.config.x0_gradient_loss_weight * gradient_l1(x0_hat, x0, valid > 0.5)
         if perceptual:
-            hr_hat = self.param.decode(x0_hat, anchor)
+            hr_hat = self.param.decode(x0_hat if x0_hat_perceptual is None else x0_hat_perceptual, anchor)
         if self.perceptual is not None:
             loss = loss + self.config.x0_perceptual_loss_weight * masked_perceptual_loss(
                 self.perceptual, hr_hat, hr, valid)

@@ -572,3 +572,40 @@ def test_x0_ref_detail_trains_the_estimate_after_the_inference_step(pairs: Path,
     ((x0_rd - trainer.param.encode(hr, anchor)) ** 2).mean().backward()
     assert patch_trust.grad is not None and bool((patch_trust.grad.abs() > 0).all())
     assert math.isfinite(trainer.run().stats["final_loss"])
+
+
+def test_x0_ref_detail_detach_perceptual_keeps_dists_out_of_the_trust_gate(pairs: Path, tmp_path: Path) -> None:
+    """x0_ref_detail_detach_perceptual: the same loss value, but DISTS sees the Ref detail step
+    through a detached trust gate (so its gradient reaches the model by the output alone) while
+    the pixel losses still see the live gate."""
+    model = {"prediction": "fusion", "residual_scale": 4.0, "scale_conditioning": True}
+    common = dict(steps=1, dev_every=0, one_step=True, x0_ref_detail={"4": 0, "8": 0.5}, model=model,
+                  x0_dists_loss_weight=1.0)
+    with pytest.raises(OptionError, match="x0_ref_detail_detach_perceptual needs x0_ref_detail"):
+        tiny_config(pairs, tmp_path, x0_ref_detail_detach_perceptual=True).validate()
+    with pytest.raises(OptionError, match="x0_ref_detail_detach_perceptual must be true or false"):
+        tiny_config(pairs, tmp_path, x0_ref_detail_detach_perceptual="yes", **common).validate()
+    live = Trainer(tiny_config(pairs, tmp_path, name="live", **common))
+    cut = Trainer(tiny_config(pairs, tmp_path, name="cut", x0_ref_detail_detach_perceptual=True, **common))
+    cut.model.load_state_dict(live.model.state_dict())
+    gates: list[bool] = []
+    real_step = cut._with_ref_detail
+
+    def recording_step(x0_hat, anchor, ref, trust, scale, valid):
+        gates.append(trust.requires_grad)
+        return real_step(x0_hat, anchor, ref, trust, scale, valid)
+
+    cut._with_ref_detail = recording_step
+    inputs = dists_inputs(8, [8.0, 8.0, 4.0])
+    inputs.update(sigma=torch.ones(3), noise=torch.zeros(3, 3, 32, 32))
+    grads = []
+    for trainer in (live, cut):
+        trainer.model.zero_grad()
+        loss = trainer._loss(trainer.model, **inputs)
+        loss.backward()
+        grads.append((float(loss.detach()), torch.cat([p.grad.flatten() for p in trainer.model.parameters()
+                                              if p.grad is not None])))
+    assert gates == [False, True]  # the perceptual copy first (detached gate), then the live one
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-6)  # forward unchanged
+    assert not torch.allclose(grads[0][1], grads[1][1])  # DISTS no longer moves the gate through the step
+    assert math.isfinite(cut.run().stats["final_loss"])
