@@ -324,7 +324,7 @@ def resolve_scale_models(
     """The per-scale model folders of ``model_folder``'s inference.json as sorted (smallest
     scale factor, folder) pairs (relative names are relative to ``model_folder``). ModelError
     when one is not a DS-DiT model folder or its architecture (config.json) differs from
-    ``model_folder``'s."""
+    ``model_folder``'s, or its safetensors file is corrupt or truncated."""
     if not routes:
         return ()
     own = _architecture(read_model_config(model_folder))
@@ -336,6 +336,7 @@ def resolve_scale_models(
         try:
             folder = resolve_weights_dir(folder)
             config = _architecture(read_model_config(folder))
+            _check_safetensors(folder / WEIGHTS_FILE)  # a broken file fails here, not at the first run at that scale
         except ModelError as exc:
             raise ModelError(f"{where}: {exc}") from None
         differ = sorted(k for k in own.keys() | config.keys() if own.get(k) != config.get(k))

@@ -59,10 +59,14 @@ def test_the_folder_of_the_largest_key_not_above_the_scale_runs(routed):
      ({"6": "x8", "6.0": "x8"}, "scale_models names the scale factor 6 twice"),
      ([], "scale_models must be an object of scale factor: model folder"),
      ({"6": "nowhere"}, r"scale_models\[6\]: model folder not found"),
-     ({"6": "wide"}, r"scale_models\[6\]: .*wide is not the same architecture as .*main \(hidden_dim 48 vs 32")],
+     ({"6": "wide"}, r"scale_models\[6\]: .*wide is not the same architecture as .*main \(hidden_dim 48 vs 32"),
+     ({"6": "cut"}, r"scale_models\[6\]: .*cut/diffusion_pytorch_model.safetensors is not a readable safetensors")],
 )
 def test_bad_scale_models_are_one_line_model_errors(routed, entry, message):
     build_model("tiny", seed=0, hidden_dim=48).save_pretrained(str(routed / "wide"))
+    build_model("tiny", seed=2).save_pretrained(str(routed / "cut"))
+    weights = routed / "cut" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])  # truncated
     (routed / "inference.json").write_text(json.dumps({"scale_models": entry}))
     with pytest.raises(ModelError, match=message) as info:
         resolve(routed)
