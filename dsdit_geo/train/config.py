@@ -73,6 +73,10 @@ class TrainConfig:
            date lie, and keeps 0 and 1); trust_rank_weight, trust_rank_margin: a hinge that asks
            each sample's unchanged patches to be trusted at least margin more than its changed
            ones (`train.trust.change_ranking_loss`; applied with the trust loss; 0 = off);
+           trust_distill_from, trust_distill_weight: a frozen teacher model folder (same
+           inputs, no gradients) and the weight of the mean squared difference between the
+           trust map and the teacher's (keeps a fine-tune's trust map where the teacher's was,
+           so output losses cannot drift it; 0 = off);
            x0_gradient_loss_weight:
            weight of an L1 loss between the image gradients of the x0 estimate (x_t - sigma v)
            and of the true x0 (penalises the patch grid; 0 = off); x0_perceptual_loss_weight:
@@ -140,6 +144,8 @@ class TrainConfig:
     trust_target_power: float = 1.0
     trust_rank_weight: float = 0.0
     trust_rank_margin: float = 0.25
+    trust_distill_from: str | None = None
+    trust_distill_weight: float = 0.0
     x0_gradient_loss_weight: float = 0.0
     x0_perceptual_loss_weight: float = 0.0
     x0_dists_loss_weight: float = 0.0
@@ -307,6 +313,7 @@ class TrainConfig:
         floats = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "sigma_shift",
                   "unrelated_ref_prob", "weak_ref_prob", "aligned_ref_prob", "lr_sharpen_prob", "trust_loss_weight",
                   "trust_change_weight", "trust_target_power", "trust_rank_weight", "trust_rank_margin",
+                  "trust_distill_weight",
                   "x0_gradient_loss_weight", "x0_perceptual_loss_weight", "x0_dists_loss_weight",
                   "x0_ref_detail_sigma_lr_px")
         for key in floats:
@@ -367,6 +374,12 @@ class TrainConfig:
         check(self.trust_change_weight >= 0, f"trust_change_weight must be >= 0, got {self.trust_change_weight}")
         check(self.trust_rank_weight >= 0, f"trust_rank_weight must be >= 0, got {self.trust_rank_weight}")
         check(0 <= self.trust_rank_margin <= 1, f"trust_rank_margin must be in [0, 1], got {self.trust_rank_margin}")
+        check(self.trust_distill_weight >= 0, f"trust_distill_weight must be >= 0, got {self.trust_distill_weight}")
+        check(self.trust_distill_from is None or (isinstance(self.trust_distill_from, str)
+                                                  and self.trust_distill_from.strip() != ""),
+              f"trust_distill_from must be a model folder path, got {self.trust_distill_from!r}")
+        check((self.trust_distill_from is None) == (self.trust_distill_weight == 0),
+              "trust_distill_from and trust_distill_weight > 0 go together (the teacher and its weight)")
         check(self.trust_target_power > 0, f"trust_target_power must be > 0, got {self.trust_target_power}")
         from dsdit_geo.train.degrade import KERNELS
 

@@ -13,6 +13,8 @@ One optimisation step s on rank r:
                  1 + trust_change_weight x their changed fraction)
               + trust_rank_weight * relu(margin - (mean alpha_ref unchanged - changed patches))
                 (per sample with both, with the trust loss; `train.trust.change_ranking_loss`)
+              + trust_distill_weight * mean over patches of (alpha_ref - teacher's alpha_ref)^2
+                (the frozen model trust_distill_from on the same inputs)
               + x0_gradient_loss_weight * L1 of image gradients of x0_hat = x_t - sigma v vs x0
               + x0_perceptual_loss_weight * LPIPS-VGG(decode(x0_hat), hr)
                 (`train.perceptual.masked_perceptual_loss`)
@@ -53,6 +55,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 
 from dsdit_geo.device import resolve_device
+from dsdit_geo.errors import ModelError, OptionError
 from dsdit_geo.flow.anchor import fusion_anchor
 from dsdit_geo.flow.parameterization import Parameterization, to_network
 from dsdit_geo.flow.path import add_noise, flow_matching_loss, sample_sigma
@@ -76,6 +79,7 @@ from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import DevBatch, load_records, make_dev_batch, make_loader, sample_config, step_seed
 from dsdit_geo.train.perceptual import masked_dists_loss, masked_perceptual_loss
 from dsdit_geo.train.trust import change_ranking_loss, trust_loss
+from dsdit_geo.weights import load_model, resolve_weights_dir
 from dsdit_geo.train.monitor import LOG_NAME, RunLog, format_postfix, hardware_string, progress_bar
 
 StepCallback = Callable[["Trainer", int], None]
@@ -120,6 +124,18 @@ def lr_factor(config: TrainConfig) -> Callable[[int], float]:
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
+
+
+def load_trust_teacher(folder: Path, device: torch.device) -> torch.nn.Module:
+    """The frozen fp32 teacher of trust_distill_from (eval mode, no gradients) on `device`;
+    OptionError when `folder` is not a DS-DiT model folder with a trust map (injection plw)."""
+    try:
+        teacher = load_model(resolve_weights_dir(folder))
+    except ModelError as exc:
+        raise OptionError(f"trust_distill_from: {folder} is not a model folder ({exc})") from None
+    if teacher.config.injection != "plw":
+        raise OptionError(f"trust_distill_from: {folder} has no trust map (injection {teacher.config.injection!r})")
+    return teacher.to(device).eval().requires_grad_(False)
 
 
 def freeze_except(model: torch.nn.Module, prefixes: list[str]) -> None:
@@ -241,6 +257,11 @@ class Trainer:
             from dsdit_geo.metrics.dists import get_dists  # needs the optional weight packages
 
             self.dists = get_dists(self.device)
+        self.trust_teacher: torch.nn.Module | None = None
+        if config.trust_distill_from is not None:
+            self.trust_teacher = load_trust_teacher(Path(config.trust_distill_from), self.device)
+            if self.model.config.injection != "plw":
+                raise TrainingError("trust_distill_from needs a model with a trust map (injection plw)")
         self.dists_scale = config.dists_scale_schedule()
         self.dists_kernel = config.dists_kernel_factors()
         self.dists_kernel_scale = config.dists_kernel_scale_schedule()
@@ -314,7 +335,13 @@ class Trainer:
         weight = self.config.trust_loss_weight
         with self._autocast():
             out = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond, ref_scale=lam,
-                      return_trust=weight > 0 or bool(self.ref_detail))
+                      return_trust=weight > 0 or bool(self.ref_detail) or self.trust_teacher is not None)
+        teacher_trust = None
+        if self.trust_teacher is not None:
+            with torch.no_grad(), self._autocast():
+                teacher_cond = scale if self.trust_teacher.config.scale_conditioning else None
+                teacher_trust = self.trust_teacher(x_t, to_network(lr_hr), to_network(ref), sigma, scale=teacher_cond,
+                                                   ref_scale=lam, return_trust=True).trust
         velocity = out.velocity
         perceptual = self.perceptual is not None or self.dists is not None
         if self.config.x0_gradient_loss_weight > 0 or perceptual or self.ref_detail:
@@ -345,6 +372,8 @@ class Trainer:
             if change is not None and cfg.trust_rank_weight > 0:
                 loss = loss + cfg.trust_rank_weight * change_ranking_loss(
                     out.trust.float(), change, patch_px, cfg.trust_rank_margin)
+        if teacher_trust is not None:
+            loss = loss + self.config.trust_distill_weight * F.mse_loss(out.trust.float(), teacher_trust.float())
         return loss
 
     def _dists_sample_weight(self, scale: torch.Tensor, kernel_id: torch.Tensor | None) -> torch.Tensor | None:

@@ -15,6 +15,8 @@ from safetensors.torch import load_file
 
 from dsdit_geo.errors import OptionError
 from dsdit_geo.flow.anchor import fusion_anchor
+from dsdit_geo.flow.path import add_noise
+from dsdit_geo.model.presets import build_model
 from dsdit_geo.train import checkpoint as ckpt
 from dsdit_geo.train.config import TrainConfig, TrainingError
 from dsdit_geo.train.ema import EMA
@@ -609,3 +611,50 @@ def test_x0_ref_detail_detach_perceptual_keeps_dists_out_of_the_trust_gate(pairs
     assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-6)  # forward unchanged
     assert not torch.allclose(grads[0][1], grads[1][1])  # DISTS no longer moves the gate through the step
     assert math.isfinite(cut.run().stats["final_loss"])
+
+
+def test_trust_distill_pulls_the_trust_map_to_a_frozen_teacher(pairs: Path, tmp_path: Path) -> None:
+    """trust_distill_from / trust_distill_weight: a teacher identical to the student adds nothing;
+    another teacher adds weight x the mean squared trust difference; the teacher gets no gradient."""
+    model = {"scale_conditioning": True}
+    with pytest.raises(OptionError, match="go together"):
+        tiny_config(pairs, tmp_path, trust_distill_weight=1.0).validate()
+    with pytest.raises(OptionError, match="go together"):
+        tiny_config(pairs, tmp_path, trust_distill_from=str(tmp_path)).validate()
+    with pytest.raises(OptionError, match="trust_distill_from: .* is not a model folder"):
+        Trainer(tiny_config(pairs, tmp_path, name="bad", trust_distill_from=str(tmp_path / "none"),
+                            trust_distill_weight=1.0, model=model))
+    plain = Trainer(tiny_config(pairs, tmp_path, name="plain", dev_every=0, model=model))
+    other = build_model("tiny", seed=99, scale_conditioning=True)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # zero-initialised gates give trust 0.5 everywhere: move them
+        for net in (plain.model, other):
+            for p in net.parameters():
+                p.add_(0.2 * torch.randn(p.shape, generator=gen))
+    plain.model.save_pretrained(tmp_path / "same")
+    other.save_pretrained(tmp_path / "other")
+    inputs = dists_inputs(3, [4.0, 6.0, 8.0])
+    with torch.no_grad():
+        base = float(plain._loss(plain.model, **inputs))
+        trust = plain.model(add_noise(plain.param.encode(inputs["hr"], inputs["lr_hr"]), inputs["noise"],
+                                      inputs["sigma"]),
+                            2 * inputs["lr_hr"] - 1, 2 * inputs["ref"] - 1, inputs["sigma"],
+                            scale=inputs["scale"], return_trust=True).trust
+    for teacher in ("same", "other"):
+        cfg = tiny_config(pairs, tmp_path, name=f"d_{teacher}", dev_every=0, model=model,
+                          trust_distill_from=str(tmp_path / teacher), trust_distill_weight=5.0)
+        trainer = Trainer(cfg)
+        trainer.model.load_state_dict(plain.model.state_dict())
+        loss = trainer._loss(trainer.model, **inputs)
+        if teacher == "same":
+            assert float(loss.detach()) == pytest.approx(base, rel=1e-6)
+        else:
+            with torch.no_grad():
+                x_t = add_noise(trainer.param.encode(inputs["hr"], inputs["lr_hr"]), inputs["noise"], inputs["sigma"])
+                t_trust = trainer.trust_teacher(x_t, 2 * inputs["lr_hr"] - 1, 2 * inputs["ref"] - 1, inputs["sigma"],
+                                                scale=inputs["scale"], return_trust=True).trust
+            expected = base + 5.0 * float(((trust - t_trust) ** 2).mean())
+            assert float(loss.detach()) == pytest.approx(expected, rel=1e-5) and float(loss.detach()) > base + 1e-3
+            loss.backward()
+            assert all(p.grad is None for p in trainer.trust_teacher.parameters())
+            assert math.isfinite(trainer.run().stats["final_loss"])
