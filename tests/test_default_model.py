@@ -70,7 +70,7 @@ def test_default_upscale_of_the_sample_is_a_valid_cog(tmp_path):
           rasterio.open(SAMPLE / "lr.tif") as lr, rasterio.open(SAMPLE / "ref.tif") as ref):
         tags = ds.tags()
         assert tags["DSDIT_GEO_METHOD"] == "dsdit" and tags["DSDIT_GEO_METHOD_WEIGHTS"] == "default"
-        # inference.json's guidance and detail (v13, v12: w 1.1 with guide/, detail 1; v11, v10: w 1.2; v6: detail 0.3)
+        # inference.json's guidance and detail (v14, v13, v12: w 1.1 with guide/, detail 1; v11, v10: w 1.2; v6: detail 0.3)
         recommended = read_inference_defaults(default_weights_dir())
         assert float(tags["DSDIT_GEO_METHOD_GUIDANCE"]) == recommended.guidance
         assert tags["DSDIT_GEO_METHOD_GUIDE"] == ("none" if recommended.guidance == 1 else "guide")
