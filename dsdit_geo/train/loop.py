@@ -79,8 +79,8 @@ from dsdit_geo.train.ema import EMA
 from dsdit_geo.train.feed import DevBatch, load_records, make_dev_batch, make_loader, sample_config, step_seed
 from dsdit_geo.train.perceptual import masked_dists_loss, masked_perceptual_loss
 from dsdit_geo.train.trust import change_ranking_loss, trust_loss
-from dsdit_geo.weights import load_model, resolve_weights_dir
 from dsdit_geo.train.monitor import LOG_NAME, RunLog, format_postfix, hardware_string, progress_bar
+from dsdit_geo.weights import load_model, resolve_weights_dir
 
 StepCallback = Callable[["Trainer", int], None]
 
