@@ -259,9 +259,9 @@ class Trainer:
             self.dists = get_dists(self.device)
         self.trust_teacher: torch.nn.Module | None = None
         if config.trust_distill_from is not None:
-            self.trust_teacher = load_trust_teacher(Path(config.trust_distill_from), self.device)
             if self.model.config.injection != "plw":
                 raise TrainingError("trust_distill_from needs a model with a trust map (injection plw)")
+            self.trust_teacher = load_trust_teacher(Path(config.trust_distill_from), self.device)
         self.dists_scale = config.dists_scale_schedule()
         self.dists_kernel = config.dists_kernel_factors()
         self.dists_kernel_scale = config.dists_kernel_scale_schedule()
@@ -333,14 +333,15 @@ class Trainer:
         cond = scale if self.model.config.scale_conditioning else None
         lam = 1.0 if ref_scale is None else ref_scale
         weight = self.config.trust_loss_weight
+        net_lr, net_ref = to_network(lr_hr), to_network(ref)
         with self._autocast():
-            out = net(x_t, to_network(lr_hr), to_network(ref), sigma, scale=cond, ref_scale=lam,
+            out = net(x_t, net_lr, net_ref, sigma, scale=cond, ref_scale=lam,
                       return_trust=weight > 0 or bool(self.ref_detail) or self.trust_teacher is not None)
         teacher_trust = None
         if self.trust_teacher is not None:
             with torch.no_grad(), self._autocast():
                 teacher_cond = scale if self.trust_teacher.config.scale_conditioning else None
-                teacher_trust = self.trust_teacher(x_t, to_network(lr_hr), to_network(ref), sigma, scale=teacher_cond,
+                teacher_trust = self.trust_teacher(x_t, net_lr, net_ref, sigma, scale=teacher_cond,
                                                    ref_scale=lam, return_trust=True).trust
         velocity = out.velocity
         perceptual = self.perceptual is not None or self.dists is not None
