@@ -7,10 +7,14 @@ The rule (docs/models/evidence/exp17/rule.md, fixed before any run): of the cand
 every degradation at that scale; of these the one with the lowest mean LPIPS over the
 degradations; none when no pair qualifies. Every candidate runs the model folder's own settings
 (guidance, guide) with inference.json's ref_detail replaced by the candidate at that scale.
-Needs ../shared/data.
+A candidate sigma:gain:blurry_gain also sets ref_detail_blurry (the gain for a blurry LR,
+blended in by the measured LR sharpness over the folder's lr_sharpness_ramp; exp28);
+``--psnr-floor DEG=dB`` replaces bicubic's PSNR as the bar in degradation DEG. Needs ../shared/data.
 
     python benchmarks/choose_ref_detail.py --weights DIR --scales 8 \\
         --candidates 0.125:0.8,0.125:1.0,0.125:1.2,0.25:0.4,0.25:0.5 [--json out.json]
+    python benchmarks/choose_ref_detail.py --weights DIR --scales 8 \\
+        --candidates 0.25:0.4:0.5,0.25:0.4:0.6 --psnr-floor bicubic_aa=23.724
 """
 
 from __future__ import annotations
@@ -26,33 +30,39 @@ from dsdit_geo.evaluation.methods import parse_method
 from dsdit_geo.evaluation.report import Aggregate
 from dsdit_geo.evaluation.runner import evaluate_cases
 
-Candidate = tuple[float, float]  # (sigma in LR px, gain)
+Candidate = tuple[float, ...]  # (sigma in LR px, gain) or (sigma, gain, blurry-LR gain)
 
 
 def candidate_folder(weights: Path, candidate: Candidate, scale: int, root: Path) -> Path:
     """A model folder in `root` linking `weights`' files, its inference.json with ref_detail =
     the candidate's gain at `scale` (the same gain at every scale: only `scale` is run)."""
-    sigma, gain = candidate
-    folder = root / f"s{sigma:g}_g{gain:g}"
+    sigma, gain = candidate[:2]
+    folder = root / ("_".join(f"{v:g}" for v in candidate))
     folder.mkdir()
     for item in weights.iterdir():
         if item.name != "inference.json":
             (folder / item.name).symlink_to(item.resolve())
     settings = json.loads((weights / "inference.json").read_text())
     settings.update(ref_detail=gain, ref_detail_sigma_lr_px=sigma)
+    settings.pop("ref_detail_blurry", None)
+    if len(candidate) == 3:
+        settings["ref_detail_blurry"] = candidate[2]
     (folder / "inference.json").write_text(json.dumps(settings))
     return folder
 
 
-def choose(aggregates: list[Aggregate], labels: dict[Candidate, str]) -> Candidate | None:
-    """The candidate with the lowest mean LPIPS among those whose PSNR is >= bicubic's in every
-    degradation (aggregates of one scale); None when none is."""
+def choose(aggregates: list[Aggregate], labels: dict[Candidate, str],
+           psnr_floor: dict[str, float] | None = None) -> Candidate | None:
+    """The candidate with the lowest mean LPIPS among those whose PSNR is >= bicubic's (or
+    `psnr_floor`'s value for a degradation named there) in every degradation (aggregates of one
+    scale); None when none is."""
+    floors = psnr_floor or {}
     def cell(method: str, degradation: str) -> Aggregate:
         return next(a for a in aggregates if a.method == method and a.degradation == degradation)
 
     degradations = sorted({a.degradation for a in aggregates})
     passing = [c for c, label in labels.items()
-               if all(cell(label, d).psnr >= cell("bicubic", d).psnr for d in degradations)]
+               if all(cell(label, d).psnr >= floors.get(d, cell("bicubic", d).psnr) for d in degradations)]
     if not passing:
         return None
     return min(passing, key=lambda c: sum(cell(labels[c], d).lpips for d in degradations))
@@ -61,11 +71,15 @@ def choose(aggregates: list[Aggregate], labels: dict[Candidate, str]) -> Candida
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="the model folder (with guide/ and inference.json)")
-    parser.add_argument("--candidates", required=True, help="sigma_lr_px:gain pairs, comma-separated")
+    parser.add_argument("--candidates", required=True,
+                        help="sigma_lr_px:gain[:blurry_gain] candidates, comma-separated")
+    parser.add_argument("--psnr-floor", default="",
+                        help="DEG=dB,...: the PSNR bar in those degradations instead of bicubic's")
     add_dev_eval_args(parser, degradation="gauss_area,bicubic_aa,s2_mtf")
     args = parser.parse_args()
     scale = int(args.scales)
     candidates = [tuple(float(v) for v in item.split(":")) for item in args.candidates.split(",")]
+    floors = {k: float(v) for k, v in (item.split("=") for item in args.psnr_floor.split(",") if item)}
     cases = reverse_dev_cases(args.data)
     print(f"{len(cases)} reverse-direction dev cases, x{scale}")
     with tempfile.TemporaryDirectory() as root:
@@ -78,11 +92,12 @@ def main() -> None:
     if args.json:
         result.write_json(args.json)
     labels = {c: parse_method(spec).label for c, spec in specs.items()}
-    names = {"bicubic": "bicubic", **{label: f"sigma {c[0]:g} gain {c[1]:g}" for c, label in labels.items()}}
+    names = {"bicubic": "bicubic", **{label: f"sigma {c[0]:g} gain {':'.join(f'{g:g}' for g in c[1:])}"
+                                      for c, label in labels.items()}}
     for a in sorted(result.aggregates, key=lambda a: (a.degradation, a.method)):
-        print(f"x{a.scale} {a.degradation:10s} {names[a.method]:22s} PSNR {a.psnr:6.3f}  LPIPS {a.lpips:.4f}")
-    chosen = choose(result.aggregates, labels)
-    print("chosen: none" if chosen is None else f"chosen: sigma {chosen[0]:g} LR px, gain {chosen[1]:g}")
+        print(f"x{a.scale} {a.degradation:10s} {names[a.method]:26s} PSNR {a.psnr:6.3f}  LPIPS {a.lpips:.4f}")
+    chosen = choose(result.aggregates, labels, floors)
+    print("chosen: none" if chosen is None else f"chosen: {names[labels[chosen]]}")
 
 
 if __name__ == "__main__":

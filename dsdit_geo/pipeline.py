@@ -58,10 +58,10 @@ from dsdit_geo.raster.metadata import lr_metadata, prefixed
 from dsdit_geo.raster.products import resolve_input
 from dsdit_geo.raster.finite import finite_view, read_dtype
 from dsdit_geo.raster.read import geometry_of, open_raster, open_warped, read_tile, without_alpha
-from dsdit_geo.raster.stats import estimate_radiometry
+from dsdit_geo.raster.stats import estimate_lr_sharpness, estimate_radiometry
 from dsdit_geo.raster.values import Radiometry
 from dsdit_geo.upscalers import make_upscaler
-from dsdit_geo.upscalers.base import TileBatch, Upscaler, check_tile_px
+from dsdit_geo.upscalers.base import TileBatch, Upscaler, check_tile_px, uses_lr_sharpness
 from dsdit_geo.upscalers.settings import check_sampling
 
 log = logging.getLogger(__name__)
@@ -173,8 +173,13 @@ def _upscale(
         lr_read = stack.enter_context(finite_view(lr_ds))  # NaN / ±inf read as nodata
         ref_read = stack.enter_context(finite_view(ref_ds))
         radiometry = estimate_radiometry(lr_read, ref_read, lr_idx, ref_idx, grid)
+        lr_sharpness = None
+        if uses_lr_sharpness(methods.main):
+            lr_sharpness = estimate_lr_sharpness(lr_read, ref_read, lr_idx, ref_idx, grid, radiometry)
+            log.info("LR sharpness relative to the Ref: %s",
+                     "not measurable" if lr_sharpness is None else f"{lr_sharpness:.3f}")
         out_spec = _output_spec(
-            lr_src, lr_ds, lr_idx, grid, options, methods, radiometry, lr_path, ref_path
+            lr_src, lr_ds, lr_idx, grid, options, methods, radiometry, lr_path, ref_path, lr_sharpness
         )
         log.info(
             "grid %d x %d px at %g x %g in %s, scale %.4g; method %s, tiles %d px (overlap %d)",
@@ -214,7 +219,8 @@ def _upscale(
             )
         )
         tiles = _TileReader(
-            lr_vrt, ref_vrt, lr_idx, ref_idx, radiometry, grid, methods.halo_px, methods.tile_px
+            lr_vrt, ref_vrt, lr_idx, ref_idx, radiometry, grid, methods.halo_px, methods.tile_px,
+            lr_sharpness,
         )
         weights = TileWeights(layout)
         for block in blocks:
@@ -367,11 +373,13 @@ def _crop(batch: TileBatch, margin: int) -> TileBatch:
         ref_valid=_crop_tensor(batch.ref_valid, margin),
         origin_px=batch.origin_px + margin,
         scale=batch.scale,
+        lr_sharpness=batch.lr_sharpness,
     )
 
 
 class _TileReader:
-    """Reads one tile (plus halo) of LR and Ref from their WarpedVRTs, in model range."""
+    """Reads one tile (plus halo) of LR and Ref from their WarpedVRTs, in model range; every
+    batch carries the scene's LR sharpness (None: not measured)."""
 
     def __init__(
         self,
@@ -383,10 +391,12 @@ class _TileReader:
         grid: TargetGrid,
         halo_px: int,
         tile_px: int,
+        lr_sharpness: float | None = None,
     ) -> None:
         self.lr_vrt, self.ref_vrt, self.lr_idx, self.ref_idx = lr_vrt, ref_vrt, lr_idx, ref_idx
         self.radiometry, self.grid = radiometry, grid
         self.halo_px, self.read_px = halo_px, tile_px + 2 * halo_px
+        self.lr_sharpness = lr_sharpness
 
     def batch(self, tiles: list[Tile]) -> TileBatch:
         parts = [self._one(tile) for tile in tiles]
@@ -401,6 +411,7 @@ class _TileReader:
             ref_valid=stack[3],
             origin_px=origins,
             scale=self.grid.scale,
+            lr_sharpness=self.lr_sharpness,
         )
 
     def _one(self, tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -500,9 +511,11 @@ def _output_spec(
     radiometry: Radiometry,
     lr_path: str,
     ref_path: str,
+    lr_sharpness: float | None = None,
 ) -> OutputSpec:
     """The output's layout and metadata: the LR's band metadata and tags (from the file as
-    opened, `lr_src`), our provenance tags under DSDIT_GEO_, nodata from `lr_ds` (after
+    opened, `lr_src`), our provenance tags under DSDIT_GEO_ (with the measured LR sharpness and
+    the Ref detail gain it gave, for a method that uses it), nodata from `lr_ds` (after
     --lr-nodata) unless --dst-nodata says otherwise."""
     dtype = np.result_type(*[lr_ds.dtypes[i - 1] for i in lr_idx]).name
     colorinterp = tuple(_plain_colorinterp(lr_src.colorinterp[i - 1]) for i in lr_idx)
@@ -518,6 +531,11 @@ def _output_spec(
         **{f"method_{k}" if not k.startswith("method") else k: v for k, v in methods.main.describe().items()},
         **radiometry.to_tags(),
     }
+    if uses_lr_sharpness(methods.main):
+        provenance["lr_sharpness"] = "unmeasured" if lr_sharpness is None else f"{lr_sharpness:.4f}"
+        gain_for = getattr(methods.main, "ref_detail_gain", None)  # DS-DiT: the gain it gives
+        if gain_for is not None:
+            provenance["method_ref_detail_gain"] = f"{gain_for(grid.scale, lr_sharpness):.4g}"
     if methods.helper is not None:
         provenance["bands_by_hpf"] = ",".join(map(str, lr_idx[methods.n_main :]))
     tags = {

@@ -75,6 +75,12 @@ def test_default_upscale_of_the_sample_is_a_valid_cog(tmp_path):
         assert float(tags["DSDIT_GEO_METHOD_GUIDANCE"]) == recommended.guidance
         assert tags["DSDIT_GEO_METHOD_GUIDE"] == ("none" if recommended.guidance == 1 else "guide")
         assert float(tags["DSDIT_GEO_METHOD_DETAIL"]) == (1.0 if recommended.detail is None else recommended.detail)
+        if recommended.ref_detail_blurry:  # v15: the scene's LR sharpness sets the x10 Ref detail gain
+            sharpness = float(tags["DSDIT_GEO_LR_SHARPNESS"])
+            assert 0.3 < sharpness < 1.5
+            gain = float(tags["DSDIT_GEO_METHOD_REF_DETAIL_GAIN"])
+            low, high = sorted(g for _, g in (recommended.ref_detail[-1], recommended.ref_detail_blurry[-1]))
+            assert low - 1e-6 <= gain <= high + 1e-6
         assert ds.crs == ref.crs  # the default output grid is the Ref's
         assert (ds.dtypes, ds.nodata, ds.count) == (lr.dtypes, lr.nodata, lr.count)
         assert (ds.transform, ds.shape) == (ref_ds.transform, ref_ds.shape)

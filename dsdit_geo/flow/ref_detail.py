@@ -9,7 +9,9 @@ with G_sigma a Gaussian blur of sigma = ``sigma_lr_px`` x the scale factor (HR p
 has no detail to give; an unrelated or changed Ref gets a low trust and so little of it; with a
 trust of 0 (no Ref data, the tile's halo) the output is unchanged. The gain is a schedule over
 the scale factor (``gain_at_scale``): the larger the factor, the less detail the LR holds and
-the more of it has to come from the Ref.
+the more of it has to come from the Ref. A second schedule, for a blurry LR, can be blended in
+by the LR's measured sharpness (`gain_for_lr`, `dsdit_geo.lr_sharpness`): a sensor that blurs
+away the LR's finest octave leaves more of it to the Ref.
 
 Tensors (B, C, H, W) float32 in the model range; trust (B, 1, H, W) in [0, 1].
 """
@@ -39,6 +41,17 @@ def gain_at_scale(schedule: Schedule, scale: float) -> float:
         if scale <= s1:
             return float(g0 + (g1 - g0) * (scale - s0) / (s1 - s0))
     return float(points[-1][1])
+
+
+def gain_for_lr(schedule: Schedule, blurry_schedule: Schedule, scale: float, blurry_weight: float) -> float:
+    """(1 - w) * gain_at_scale(schedule) + w * gain_at_scale(blurry_schedule), w =
+    `blurry_weight` in [0, 1] (`dsdit_geo.lr_sharpness.blurry_weight`); the plain schedule's
+    gain when w is 0 or there is no blurry schedule."""
+    gain = gain_at_scale(schedule, scale)
+    if not blurry_schedule or blurry_weight <= 0.0:
+        return gain
+    w = min(1.0, float(blurry_weight))
+    return (1.0 - w) * gain + w * gain_at_scale(blurry_schedule, scale)
 
 
 def ref_detail_context_px(sigma_lr_px: float, scale: float) -> int:

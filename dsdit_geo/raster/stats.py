@@ -19,6 +19,7 @@ from rasterio.windows import Window
 
 from dsdit_geo.errors import InputError
 from dsdit_geo.geo.grid import TargetGrid
+from dsdit_geo.lr_sharpness import relative_sharpness
 from dsdit_geo.radiometry import fit_gain_offset, scaling_for, valid_range
 from dsdit_geo.raster.gdal_errors import describe, gdal_errors
 from dsdit_geo.raster.read import overlap_window, read_decimated, read_warped
@@ -26,6 +27,8 @@ from dsdit_geo.raster.values import Radiometry
 
 MAX_STATS_PX = 1_000_000
 SAMPLE_CELLS = 8  # windows per axis when an overlap exceeds the budget
+SHARPNESS_LR_PX = 9 * 64 * 64  # LR pixels read for the LR's sharpness (Ref read under them: x scale^2)
+SHARPNESS_CELLS = 3  # windows per axis: few and large, the octave filters need room
 
 
 def _dtype_of(ds: DatasetReader, indexes: list[int]) -> np.dtype:
@@ -127,3 +130,32 @@ def estimate_radiometry(
     return Radiometry(
         lr=lr_scaling, ref=ref_scaling, ref_to_lr=gain_offset, lr_fill=lr_fill, lr_range=lr_range
     )
+
+
+def estimate_lr_sharpness(
+    lr_ds: DatasetReader,
+    ref_ds: DatasetReader,
+    lr_idx: list[int],
+    ref_idx: list[int],
+    grid: TargetGrid,
+    radiometry: Radiometry,
+) -> float | None:
+    """The LR's sharpness relative to the Ref (`dsdit_geo.lr_sharpness.relative_sharpness`,
+    m ~ 1 sharp, lower blurry) over up to SHARPNESS_CELLS² windows of the LR's own pixels
+    (at most SHARPNESS_LR_PX in all) with the Ref averaged onto them, on luminance (the mean of
+    the bands in model range, the Ref harmonised). None when it cannot be measured (a flat
+    Ref, too few valid pixels). InputError when reading fails."""
+    windows = sample_windows(overlap_window(lr_ds, grid), SHARPNESS_LR_PX, SHARPNESS_CELLS)
+    parts = []
+    try:
+        for w in windows:
+            shape = (int(w.height), int(w.width))
+            lr = read_decimated(lr_ds, lr_idx, w, shape, Resampling.nearest)[0]
+            ref = read_warped(ref_ds, ref_idx, lr_ds.crs, lr_ds.window_transform(w), shape, Resampling.average)
+            lr_model = _model(radiometry.lr, lr)
+            ref_model = radiometry.ref_to_lr.apply(_model(radiometry.ref, ref)).astype(np.float64)
+            valid = np.isfinite(lr_model).all(axis=0) & np.isfinite(ref_model).all(axis=0)
+            parts.append((lr_model.mean(axis=0), ref_model.mean(axis=0), valid))
+    except (RasterioError, *gdal_errors()) as exc:
+        raise InputError(f"reading scene statistics failed: {describe(exc)}") from None
+    return relative_sharpness(parts)

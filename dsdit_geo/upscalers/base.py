@@ -28,6 +28,8 @@ class TileBatch:
                negative or run past the grid where a tile is reflect-padded. Methods use it
                to draw position-keyed noise (`dsdit_geo.flow.noise`).
     scale:     LR pixel size / HR pixel size (e.g. 10.0 for 10 m -> 1 m).
+    lr_sharpness: the scene's LR sharpness relative to the Ref (`dsdit_geo.lr_sharpness`:
+               ~1 sharp, lower blurry); None when not measured or not measurable.
     """
 
     lr_hr: torch.Tensor
@@ -36,6 +38,7 @@ class TileBatch:
     ref_valid: torch.Tensor
     origin_px: torch.Tensor
     scale: float
+    lr_sharpness: float | None = None
 
     def __post_init__(self) -> None:
         b, c, h, w = self.lr_hr.shape
@@ -57,6 +60,7 @@ class TileBatch:
             ref_valid=self.ref_valid,
             origin_px=self.origin_px,
             scale=self.scale,
+            lr_sharpness=self.lr_sharpness,
         )
 
 
@@ -83,6 +87,9 @@ class Upscaler(Protocol):
     provides_trust:   whether `upscale` returns a trust map (the Ref's per-pixel weight);
                       `--trust-map` with a method that does not is an error
                       (`check_provides_trust`).
+    An upscaler may also set ``uses_lr_sharpness = True``: the pipeline then measures the
+    scene's LR sharpness against the Ref once per run and passes it in each batch
+    (`TileBatch.lr_sharpness`; `uses_lr_sharpness`).
     """
 
     name: str
@@ -100,6 +107,11 @@ class Upscaler(Protocol):
     def describe(self) -> dict[str, str]:
         """Options worth recording in the output's tags (string values)."""
         ...
+
+
+def uses_lr_sharpness(upscaler: Upscaler) -> bool:
+    """Whether `upscaler` wants `TileBatch.lr_sharpness` measured (an optional attribute)."""
+    return bool(getattr(upscaler, "uses_lr_sharpness", False))
 
 
 def check_tile_px(upscaler: Upscaler, tile_px: int, overlap_px: int) -> None:

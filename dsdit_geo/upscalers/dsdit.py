@@ -57,14 +57,16 @@ from dsdit_geo.errors import ModelError, TrustMapError
 from dsdit_geo.flow.anchor import anchor_context_px, fusion_anchor
 from dsdit_geo.flow.noise import position_keyed_noise
 from dsdit_geo.flow.parameterization import Parameterization, to_network
-from dsdit_geo.flow.ref_detail import gain_at_scale, inject_ref_detail, ref_detail_context_px
+from dsdit_geo.flow.ref_detail import gain_at_scale, gain_for_lr, inject_ref_detail, ref_detail_context_px
 from dsdit_geo.flow.sampler import make_velocity_fn, sample_euler
+from dsdit_geo.lr_sharpness import blurry_weight
 from dsdit_geo.model.presets import PRESETS
 from dsdit_geo.model.transformer import DSDiTTransformer
 from dsdit_geo.upscalers.base import TileBatch, TileResult
 from dsdit_geo.upscalers.settings import (  # noqa: F401 - the defaults are re-exported here
     DEFAULT_DETAIL,
     DEFAULT_GUIDANCE,
+    DEFAULT_LR_SHARPNESS_RAMP,
     DEFAULT_OVERLAP_PX,
     DEFAULT_REF_DETAIL_SIGMA_LR_PX,
     DEFAULT_REF_SCALE_WEAK,
@@ -159,7 +161,9 @@ class DSDiTUpscaler:
     model: a DSDiTTransformer (moved to ``device``, eval, no grad). steps, guidance (w),
     ref_scale_weak (lambda of the weak pass), detail (share of the sampled detail kept over the
     base, module doc step 4), ref_detail ((scale factor, gain) pairs) and ref_detail_sigma_lr_px
-    (module doc step 5; default off), seed (position-keyed noise). tile_px / overlap_px:
+    (module doc step 5; default off), ref_detail_blurry (the gain schedule for a blurry LR,
+    blended in by the scene's measured LR sharpness over lr_sharpness_ramp = (blurry, sharp);
+    `dsdit_geo.lr_sharpness`; empty: off), seed (position-keyed noise). tile_px / overlap_px:
     defaults when the user gives none (tile rounded up to a multiple of the patch size).
     weights_name: the model folder's name, recorded in the tags. guide: the weak pass's own
     model (None: the model itself at lambda ref_scale_weak); guide_name: its name for the tags.
@@ -179,6 +183,8 @@ class DSDiTUpscaler:
         detail: float = DEFAULT_DETAIL,
         ref_detail: tuple[tuple[float, float], ...] = (),
         ref_detail_sigma_lr_px: float = DEFAULT_REF_DETAIL_SIGMA_LR_PX,
+        ref_detail_blurry: tuple[tuple[float, float], ...] = (),
+        lr_sharpness_ramp: tuple[float, float] = DEFAULT_LR_SHARPNESS_RAMP,
         start: str = DEFAULT_START,
         seed: int = 0,
         device: torch.device | str = "cpu",
@@ -190,8 +196,10 @@ class DSDiTUpscaler:
         scale: float | None = None,
     ) -> None:
         check_sampling(steps, float(guidance), float(ref_scale_weak), float(detail))
-        for _, gain in ref_detail:
+        for _, gain in (*ref_detail, *ref_detail_blurry):
             check_sampling(None, None, None, None, float(gain))
+        if not 0 < lr_sharpness_ramp[0] < lr_sharpness_ramp[1]:
+            raise ValueError(f"lr_sharpness_ramp must be 0 < blurry < sharp, got {lr_sharpness_ramp}")
         if not (ref_detail_sigma_lr_px > 0 and ref_detail_sigma_lr_px < float("inf")):
             raise ValueError(f"ref_detail_sigma_lr_px must be > 0, got {ref_detail_sigma_lr_px}")
         self.device = torch.device(device)
@@ -216,11 +224,17 @@ class DSDiTUpscaler:
         self.ref_detail = tuple(sorted((float(s), float(g)) for s, g in ref_detail))
         if not self.provides_trust and any(gain > 0 for _, gain in self.ref_detail):
             raise TrustMapError(f"--ref-detail needs {self.no_trust_reason}")
+        self.ref_detail_blurry = tuple(sorted((float(s), float(g)) for s, g in ref_detail_blurry))
+        if not self.provides_trust:
+            self.ref_detail_blurry = ()
+        self.lr_sharpness_ramp = (float(lr_sharpness_ramp[0]), float(lr_sharpness_ramp[1]))
+        self.uses_lr_sharpness = bool(self.ref_detail_blurry)
         self.ref_detail_sigma_lr_px = float(ref_detail_sigma_lr_px)
         self.context_px = 0
         at_scale = float(scale) if scale else 10.0
         halo = anchor_context_px(at_scale) if self.anchored else 0
-        if self.provides_trust and gain_at_scale(self.ref_detail, at_scale) > 0:
+        most = max(gain_at_scale(self.ref_detail, at_scale), gain_at_scale(self.ref_detail_blurry, at_scale))
+        if self.provides_trust and most > 0:
             halo = max(halo, ref_detail_context_px(self.ref_detail_sigma_lr_px, at_scale))
         if halo:
             self.context_px = -(-halo // self.patch_px) * self.patch_px
@@ -265,6 +279,8 @@ class DSDiTUpscaler:
             detail=settings.detail,
             ref_detail=settings.ref_detail,
             ref_detail_sigma_lr_px=settings.ref_detail_sigma_lr_px,
+            ref_detail_blurry=settings.ref_detail_blurry,
+            lr_sharpness_ramp=settings.lr_sharpness_ramp,
             start=settings.start,
             seed=settings.seed,
             device=settings.device,
@@ -342,7 +358,7 @@ class DSDiTUpscaler:
                 trust = None if trust is None else F.pad(trust, (ctx, ctx, ctx, ctx))
             if trust is not None:
                 trust = trust * batch.ref_valid.to(self.device, torch.float32)
-                gain = gain_at_scale(self.ref_detail, float(batch.scale))
+                gain = self.ref_detail_gain(float(batch.scale), batch.lr_sharpness)
                 sigma_hr_px = self.ref_detail_sigma_lr_px * float(batch.scale)
                 hr = inject_ref_detail(hr, full_ref, trust, gain, sigma_hr_px)
             hr = merge_bands(hr, n_bands)
@@ -351,11 +367,25 @@ class DSDiTUpscaler:
             trust=None if trust is None else trust.to("cpu", torch.float32).contiguous(),
         )
 
+    def ref_detail_gain(self, scale: float, lr_sharpness: float | None) -> float:
+        """The Ref detail gain at `scale` for a scene whose LR sharpness relative to the Ref is
+        `lr_sharpness` (None: unknown, the plain schedule's gain)."""
+        weight = blurry_weight(lr_sharpness, self.lr_sharpness_ramp) if self.ref_detail_blurry else 0.0
+        return gain_for_lr(self.ref_detail, self.ref_detail_blurry, scale, weight)
+
     def _ref_detail_text(self) -> str:
         """The gain schedule for the tags: "0.5" (every scale) or "x4:0,x8:0.5"."""
         if len(self.ref_detail) == 1:
             return f"{self.ref_detail[0][1]:g}"
         return ",".join(f"x{s:g}:{g:g}" for s, g in self.ref_detail) or "0"
+
+    def _blurry_tags(self) -> dict[str, str]:
+        """The blurry-LR schedule and ramp for the tags (nothing when off)."""
+        if not self.ref_detail_blurry:
+            return {}
+        schedule = ",".join(f"x{s:g}:{g:g}" for s, g in self.ref_detail_blurry)
+        return {"ref_detail_blurry": schedule,
+                "lr_sharpness_ramp": f"{self.lr_sharpness_ramp[0]:g},{self.lr_sharpness_ramp[1]:g}"}
 
     def describe(self) -> dict[str, str]:
         """Sampling settings and model identity, for the output's tags (method_* keys)."""
@@ -367,6 +397,7 @@ class DSDiTUpscaler:
             "detail": f"{self.detail:g}",
             "ref_detail": self._ref_detail_text(),
             "ref_detail_sigma_lr_px": f"{self.ref_detail_sigma_lr_px:g}",
+            **self._blurry_tags(),
             "start": self.start,
             "guide": self.guide_name if self.guidance != 1.0 else "none",
             "weights": self.weights_name,

@@ -34,6 +34,7 @@ MAX_DETAIL = 4.0
 DEFAULT_REF_DETAIL = 0.0  # no trust-gated Ref detail unless the model folder asks for it
 MAX_REF_DETAIL = 2.0
 DEFAULT_REF_DETAIL_SIGMA_LR_PX = 0.25
+DEFAULT_LR_SHARPNESS_RAMP = (0.8, 0.9)  # (blurry, sharp) LR sharpness: the blurry schedule's full / no weight
 DEFAULT_START = "noise"  # inference.json "start": "zero" for a one-step model (weights.START_MODES)
 DEFAULT_TILE_PX = 128  # rounded up to a multiple of the patch size
 DEFAULT_OVERLAP_PX = 32
@@ -70,7 +71,10 @@ class DSDiTSettings:
     itself at lambda ref_scale_weak); detail: share of the generated detail kept over the
     model's deterministic base (`DSDiTUpscaler`); ref_detail: the trust-gated Ref detail gain
     as (scale factor, gain) pairs (`dsdit_geo.flow.ref_detail`; one pair = the same gain at every
-    scale), ref_detail_sigma_lr_px its high-pass sigma in LR px; start: "noise" or "zero", what sampling
+    scale), ref_detail_sigma_lr_px its high-pass sigma in LR px; ref_detail_blurry: the gain
+    schedule for a blurry LR, blended in by the measured LR sharpness over lr_sharpness_ramp
+    (`dsdit_geo.lr_sharpness`; empty: off, and always off under an explicit --ref-detail);
+    start: "noise" or "zero", what sampling
     starts from at sigma 1 (inference.json only: a property of how the model was trained);
     device: a resolved torch device name ("cpu", "cuda:0"); tile_px / overlap_px: defaults when
     the user gives none; patch_px, provides_trust, injection: from config.json; scale_models:
@@ -95,6 +99,8 @@ class DSDiTSettings:
     injection: str
     provides_trust: bool
     scale_models: tuple[tuple[float, Path], ...] = ()
+    ref_detail_blurry: tuple[tuple[float, float], ...] = ()
+    lr_sharpness_ramp: tuple[float, float] = DEFAULT_LR_SHARPNESS_RAMP
 
     def weights_at(self, scale: float | None) -> Path:
         """The weights folder that runs at ``scale`` (None: ``weights``)."""
@@ -130,11 +136,13 @@ class DSDiTSettings:
         weak = float(_pick(options.ref_scale_weak, recommended.ref_scale_weak, DEFAULT_REF_SCALE_WEAK))
         detail = float(_pick(options.detail, recommended.detail, DEFAULT_DETAIL))
         check_sampling(steps, guidance, weak, detail, options.ref_detail)
-        if options.ref_detail is not None:
+        ref_detail_blurry: tuple[tuple[float, float], ...] = ()
+        if options.ref_detail is not None:  # the user's gain at every scale, whatever the LR
             ref_detail = ((1.0, float(options.ref_detail)),)
         else:
             ref_detail = recommended.ref_detail or ((1.0, DEFAULT_REF_DETAIL),)
-        for _, gain in ref_detail:
+            ref_detail_blurry = recommended.ref_detail_blurry or ()
+        for _, gain in (*ref_detail, *ref_detail_blurry):
             if gain > MAX_REF_DETAIL:
                 raise ModelError(f"{folder}/inference.json: ref_detail gains must be at most "
                                  f"{MAX_REF_DETAIL:g}, got {gain:g}")
@@ -166,6 +174,8 @@ class DSDiTSettings:
             injection=injection,
             provides_trust=injection == "plw",
             scale_models=scale_models,
+            ref_detail_blurry=ref_detail_blurry,
+            lr_sharpness_ramp=recommended.lr_sharpness_ramp or DEFAULT_LR_SHARPNESS_RAMP,
         )
 
 

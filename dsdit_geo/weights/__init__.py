@@ -12,7 +12,11 @@ A model folder is what ``DSDiTTransformer.save_pretrained`` writes::
 detail kept on top of the model's deterministic base, float >= 0), ``ref_detail`` (the
 trust-gated Ref detail gain, ``dsdit_geo.flow.ref_detail``: a number >= 0 for every scale factor,
 or an object {scale factor: gain}, e.g. ``{"4": 0, "8": 0.5}``, linear in between),
-``ref_detail_sigma_lr_px`` (its high-pass sigma in LR pixels, > 0), ``guide`` (the autoguidance weak model:
+``ref_detail_sigma_lr_px`` (its high-pass sigma in LR pixels, > 0), ``ref_detail_blurry``
+(a second gain schedule of the same form for a blurry LR, blended in by the scene's LR sharpness
+measured against the Ref, ``dsdit_geo.lr_sharpness``) and ``lr_sharpness_ramp`` ([blurry, sharp]
+sharpness: the blurry schedule in full at or below the first, not at all from the second),
+``guide`` (the autoguidance weak model:
 a model folder, relative to this folder or absolute, or ``"self"``), ``tile_px`` and
 ``overlap_px`` (HR px), ``scale_models`` (per-scale weights: {smallest scale factor: model
 folder}, relative to this folder or absolute, e.g. ``{"6": "x8"}``: at a scale factor >= a key the
@@ -144,6 +148,8 @@ class InferenceDefaults:
     detail: float | None = None
     ref_detail: tuple[tuple[float, float], ...] | None = None  # (scale factor, gain), sorted
     ref_detail_sigma_lr_px: float | None = None
+    ref_detail_blurry: tuple[tuple[float, float], ...] | None = None  # as ref_detail, for a blurry LR
+    lr_sharpness_ramp: tuple[float, float] | None = None  # (blurry, sharp), 0 < blurry < sharp
     tile_px: int | None = None
     overlap_px: int | None = None
     guide: str | None = None
@@ -249,6 +255,18 @@ def _schedule_setting(data: dict[str, Any], key: str, path: Path) -> tuple[tuple
         raise ModelError(f"{path}: {exc}") from None
 
 
+def _ramp_setting(data: dict[str, Any], key: str, path: Path) -> tuple[float, float] | None:
+    """[blurry, sharp]: two finite numbers with 0 < blurry < sharp."""
+    value = data.get(key)
+    if value is None:
+        return None
+    numbers = isinstance(value, list) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    if not numbers or not 0 < value[0] < value[1]:
+        raise ModelError(f"{path}: {key} must be [blurry, sharp] with 0 < blurry < sharp, got {value!r}")
+    return float(value[0]), float(value[1])
+
+
 def _text_setting(data: dict[str, Any], key: str, path: Path) -> str | None:
     value = data.get(key)
     if value is None:
@@ -271,6 +289,8 @@ def read_inference_defaults(folder: Path) -> InferenceDefaults:
         detail=_float_setting(data, "detail", 0.0, path),
         ref_detail=_schedule_setting(data, "ref_detail", path),
         ref_detail_sigma_lr_px=_float_setting(data, "ref_detail_sigma_lr_px", 0.0, path),
+        ref_detail_blurry=_schedule_setting(data, "ref_detail_blurry", path),
+        lr_sharpness_ramp=_ramp_setting(data, "lr_sharpness_ramp", path),
         tile_px=_int_setting(data, "tile_px", 1, path, MAX_INFERENCE_TILE_PX),
         overlap_px=_int_setting(data, "overlap_px", 0, path, MAX_INFERENCE_TILE_PX),
         guide=_text_setting(data, "guide", path),

@@ -53,3 +53,14 @@ def test_the_change_is_proportional_to_gain_times_trust():
 def test_context_is_the_kernel_radius_in_hr_px():
     assert ref_detail_context_px(0.25, 8.0) == 6
     assert ref_detail_context_px(0.125, 10.0) == 4
+
+
+def test_a_blurry_lr_blends_in_the_blurry_schedule():
+    from dsdit_geo.flow.ref_detail import gain_for_lr
+
+    plain, blurry = ((4.0, 0.0), (8.0, 0.4)), ((4.0, 0.0), (8.0, 0.6))
+    assert gain_for_lr(plain, blurry, 8.0, 0.0) == pytest.approx(0.4)
+    assert gain_for_lr(plain, blurry, 8.0, 1.0) == pytest.approx(0.6)
+    assert gain_for_lr(plain, blurry, 8.0, 0.5) == pytest.approx(0.5)
+    assert gain_for_lr(plain, blurry, 4.0, 1.0) == 0.0  # both schedules give 0 at x4
+    assert gain_for_lr(plain, (), 8.0, 1.0) == pytest.approx(0.4)  # no blurry schedule: off

@@ -155,6 +155,10 @@ def test_settings_options_over_inference_json_over_defaults(tmp_path):
         ('{"ref_detail": {"8": 0.5, "8.0": 0.4}}', "names the scale factor 8 twice"),
         ('{"ref_detail": 2.5}', "ref_detail gains must be at most 2"),
         ('{"ref_detail_sigma_lr_px": 0}', "ref_detail_sigma_lr_px must be > 0"),
+        ('{"ref_detail_blurry": {"8": -1}}', "ref_detail_blurry\\['8'\\] must be a finite number >= 0"),
+        ('{"ref_detail_blurry": 2.5}', "ref_detail gains must be at most 2"),
+        ('{"lr_sharpness_ramp": [0.9, 0.8]}', "lr_sharpness_ramp must be \\[blurry, sharp\\]"),
+        ('{"lr_sharpness_ramp": 0.8}', "lr_sharpness_ramp must be \\[blurry, sharp\\]"),
         ('{"tile_px": 30}', "tile_px 30 is not a multiple of the model's patch size 4"),
         ('{"tile_px": 32, "overlap_px": 32}', "overlap_px 32 must be below tile_px 32"),
         ('{"start": "ones"}', "start must be one of noise, zero"),
@@ -628,3 +632,36 @@ def test_ref_detail_swaps_a_trusted_share_of_the_finest_detail_for_the_refs(tmp_
     assert scheduled.describe()["ref_detail"] == "x4:0,x8:1.6"
     torch.testing.assert_close(scheduled.upscale(batch).hr, base.hr)  # x4: gain 0
     assert make(ref_detail=0.8).ref_detail == ((1.0, 0.8),)  # the option wins over the schedule
+
+
+def test_a_blurry_lr_gets_the_blurry_ref_detail_gain(tmp_path):
+    """inference.json's ref_detail_blurry is blended in by the batch's measured LR sharpness
+    over lr_sharpness_ramp; unknown sharpness or an explicit --ref-detail: the plain gain."""
+    from dsdit_geo.flow.ref_detail import inject_ref_detail
+
+    folder = save_model(tmp_path / "m", prediction="residual", residual_scale=4.0, conv_head=4,
+                        inference={"ref_detail": {"4": 0, "8": 0.4}, "ref_detail_blurry": {"4": 0, "8": 0.8},
+                                   "lr_sharpness_ramp": [0.7, 0.9]})
+    make = lambda **o: make_upscaler(UpscaleOptions(method="dsdit", weights=folder, device="cpu", steps=2, **o),
+                                     scale=8.0)
+    adaptive = make()
+    assert adaptive.uses_lr_sharpness and adaptive.lr_sharpness_ramp == (0.7, 0.9)
+    gains = [adaptive.ref_detail_gain(8.0, m) for m in (None, 0.95, 0.9, 0.8, 0.7, 0.3)]
+    assert gains == pytest.approx([0.4, 0.4, 0.4, 0.6, 0.8, 0.8])
+    assert adaptive.ref_detail_gain(4.0, 0.3) == 0.0
+    tags = adaptive.describe()
+    assert tags["ref_detail_blurry"] == "x4:0,x8:0.8" and tags["lr_sharpness_ramp"] == "0.7,0.9"
+    explicit = make(ref_detail=0.5)  # the user's gain, whatever the LR
+    assert not explicit.uses_lr_sharpness and explicit.ref_detail_gain(8.0, 0.3) == 0.5
+    assert "ref_detail_blurry" not in explicit.describe()
+
+    batch = tiles(size=2 * adaptive.context_px + 16)
+    batch.scale = 8.0
+    none = make(ref_detail=0.0)
+    none.context_px = adaptive.context_px
+    plain = none.upscale(batch)
+    for sharpness, gain in ((0.95, 0.4), (0.5, 0.8)):
+        batch.lr_sharpness = sharpness
+        got = adaptive.upscale(batch)
+        expected = inject_ref_detail(plain.hr, batch.ref_hr, plain.trust, gain, 0.25 * 8.0)
+        torch.testing.assert_close(got.hr, expected, atol=1e-5, rtol=0)
