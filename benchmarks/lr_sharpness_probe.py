@@ -22,10 +22,11 @@ from dsdit_geo.evaluation.prepare import prepare_case
 from dsdit_geo.geo.grid import target_grid
 from dsdit_geo.raster.read import geometry_of
 from dsdit_geo.raster.stats import estimate_lr_sharpness, estimate_radiometry
+from dsdit_geo.train.degrade import KERNELS as DEGRADATIONS
 from dsdit_geo.train.sources import discover_sources
 from dsdit_geo.train.split import list_dev_cases
 
-KERNELS = ("bicubic_aa", "gauss_area", "s2_mtf")
+KERNELS = sorted(DEGRADATIONS)  # bicubic_aa, gauss_area, s2_mtf
 
 
 def measure(lr_path: Path, ref_path: Path) -> float | None:

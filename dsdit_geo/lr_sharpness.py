@@ -92,12 +92,17 @@ def relative_sharpness(windows: Iterable[tuple[np.ndarray, np.ndarray, np.ndarra
     return lr_ratio / ref_ratio
 
 
+def check_ramp(ramp: tuple[float, float], label: str = "the sharpness ramp") -> None:
+    """ValueError naming `label` unless ramp = (blurry, sharp) with 0 < blurry < sharp."""
+    if not 0 < ramp[0] < ramp[1]:
+        raise ValueError(f"{label} must be 0 < blurry < sharp, got {ramp}")
+
+
 def blurry_weight(sharpness: float | None, ramp: tuple[float, float]) -> float:
     """w in [0, 1]: 1 at or below ramp[0] (a blurry LR), 0 at or above ramp[1] (a sharp one),
     linear between; 0 when the sharpness is unknown (None)."""
     if sharpness is None:
         return 0.0
+    check_ramp(ramp)
     blurry, sharp = ramp
-    if not 0 < blurry < sharp:
-        raise ValueError(f"the sharpness ramp must be 0 < blurry < sharp, got {ramp}")
     return float(np.clip((sharp - sharpness) / (sharp - blurry), 0.0, 1.0))

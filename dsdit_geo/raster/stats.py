@@ -10,6 +10,7 @@ windows small enough that the Ref read under them also stays within the budget.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 from rasterio.enums import Resampling
@@ -75,16 +76,25 @@ def _read_samples(ds: DatasetReader, indexes: list[int], windows: list[Window]) 
     return np.concatenate([p.reshape(len(indexes), 1, -1) for p in parts], axis=2)
 
 
+def _windows_with_ref(
+    lr_ds: DatasetReader, ref_ds: DatasetReader, lr_idx: list[int], ref_idx: list[int], windows: list[Window]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per window of the LR: (LR pixels, the Ref averaged onto them), each (C, h, w) float64
+    (NaN where invalid)."""
+    for w in windows:
+        shape = (int(w.height), int(w.width))
+        lr = read_decimated(lr_ds, lr_idx, w, shape, Resampling.nearest)[0]
+        ref = read_warped(ref_ds, ref_idx, lr_ds.crs, lr_ds.window_transform(w), shape, Resampling.average)
+        yield lr, ref
+
+
 def _ref_on_lr(
     lr_ds: DatasetReader, ref_ds: DatasetReader, lr_idx: list[int], ref_idx: list[int], windows: list[Window]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(LR, Ref averaged onto the LR's pixels), each (C, 1, N) float64, over `windows` of the LR."""
     lr_parts, ref_parts = [], []
-    for w in windows:
-        shape = (int(w.height), int(w.width))
-        lr = read_decimated(lr_ds, lr_idx, w, shape, Resampling.nearest)[0]
+    for lr, ref in _windows_with_ref(lr_ds, ref_ds, lr_idx, ref_idx, windows):
         lr_parts.append(lr.reshape(len(lr_idx), 1, -1))
-        ref = read_warped(ref_ds, ref_idx, lr_ds.crs, lr_ds.window_transform(w), shape, Resampling.average)
         ref_parts.append(ref.reshape(len(ref_idx), 1, -1))
     return np.concatenate(lr_parts, axis=2), np.concatenate(ref_parts, axis=2)
 
@@ -148,10 +158,7 @@ def estimate_lr_sharpness(
     windows = sample_windows(overlap_window(lr_ds, grid), SHARPNESS_LR_PX, SHARPNESS_CELLS)
     parts = []
     try:
-        for w in windows:
-            shape = (int(w.height), int(w.width))
-            lr = read_decimated(lr_ds, lr_idx, w, shape, Resampling.nearest)[0]
-            ref = read_warped(ref_ds, ref_idx, lr_ds.crs, lr_ds.window_transform(w), shape, Resampling.average)
+        for lr, ref in _windows_with_ref(lr_ds, ref_ds, lr_idx, ref_idx, windows):
             lr_model = _model(radiometry.lr, lr)
             ref_model = radiometry.ref_to_lr.apply(_model(radiometry.ref, ref)).astype(np.float64)
             valid = np.isfinite(lr_model).all(axis=0) & np.isfinite(ref_model).all(axis=0)

@@ -59,7 +59,7 @@ from dsdit_geo.flow.noise import position_keyed_noise
 from dsdit_geo.flow.parameterization import Parameterization, to_network
 from dsdit_geo.flow.ref_detail import gain_at_scale, gain_for_lr, inject_ref_detail, ref_detail_context_px
 from dsdit_geo.flow.sampler import make_velocity_fn, sample_euler
-from dsdit_geo.lr_sharpness import blurry_weight
+from dsdit_geo.lr_sharpness import blurry_weight, check_ramp
 from dsdit_geo.model.presets import PRESETS
 from dsdit_geo.model.transformer import DSDiTTransformer
 from dsdit_geo.upscalers.base import TileBatch, TileResult
@@ -155,6 +155,11 @@ def _weights_label(root: Path, weights: Path) -> str:
         return weights.name
 
 
+def _points_text(schedule: tuple[tuple[float, float], ...]) -> str:
+    """A gain schedule as tag text: "x4:0,x8:0.4" ("" when empty)."""
+    return ",".join(f"x{s:g}:{g:g}" for s, g in schedule)
+
+
 class DSDiTUpscaler:
     """DS-DiT sampling with autoguidance on tiles; see the module docstring.
 
@@ -198,8 +203,7 @@ class DSDiTUpscaler:
         check_sampling(steps, float(guidance), float(ref_scale_weak), float(detail))
         for _, gain in (*ref_detail, *ref_detail_blurry):
             check_sampling(None, None, None, None, float(gain))
-        if not 0 < lr_sharpness_ramp[0] < lr_sharpness_ramp[1]:
-            raise ValueError(f"lr_sharpness_ramp must be 0 < blurry < sharp, got {lr_sharpness_ramp}")
+        check_ramp(lr_sharpness_ramp, "lr_sharpness_ramp")
         if not (ref_detail_sigma_lr_px > 0 and ref_detail_sigma_lr_px < float("inf")):
             raise ValueError(f"ref_detail_sigma_lr_px must be > 0, got {ref_detail_sigma_lr_px}")
         self.device = torch.device(device)
@@ -370,21 +374,20 @@ class DSDiTUpscaler:
     def ref_detail_gain(self, scale: float, lr_sharpness: float | None) -> float:
         """The Ref detail gain at `scale` for a scene whose LR sharpness relative to the Ref is
         `lr_sharpness` (None: unknown, the plain schedule's gain)."""
-        weight = blurry_weight(lr_sharpness, self.lr_sharpness_ramp) if self.ref_detail_blurry else 0.0
+        weight = blurry_weight(lr_sharpness, self.lr_sharpness_ramp)
         return gain_for_lr(self.ref_detail, self.ref_detail_blurry, scale, weight)
 
     def _ref_detail_text(self) -> str:
         """The gain schedule for the tags: "0.5" (every scale) or "x4:0,x8:0.5"."""
         if len(self.ref_detail) == 1:
             return f"{self.ref_detail[0][1]:g}"
-        return ",".join(f"x{s:g}:{g:g}" for s, g in self.ref_detail) or "0"
+        return _points_text(self.ref_detail) or "0"
 
     def _blurry_tags(self) -> dict[str, str]:
         """The blurry-LR schedule and ramp for the tags (nothing when off)."""
         if not self.ref_detail_blurry:
             return {}
-        schedule = ",".join(f"x{s:g}:{g:g}" for s, g in self.ref_detail_blurry)
-        return {"ref_detail_blurry": schedule,
+        return {"ref_detail_blurry": _points_text(self.ref_detail_blurry),
                 "lr_sharpness_ramp": f"{self.lr_sharpness_ramp[0]:g},{self.lr_sharpness_ramp[1]:g}"}
 
     def describe(self) -> dict[str, str]:
